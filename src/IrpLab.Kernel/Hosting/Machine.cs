@@ -1,0 +1,419 @@
+using System.Runtime.ExceptionServices;
+using IrpLab.Scheduling;
+
+namespace IrpLab;
+
+/// <summary>Why a machine stopped.</summary>
+public enum MachineStopReason
+{
+    None = 0,
+    BugCheck = 1,
+    Deadlock = 2,
+    StepBound = 3,
+    Shutdown = 4,
+}
+
+/// <summary>
+/// A simulated Windows machine: processors, a kernel (dispatcher, object manager, I/O manager, processes and
+/// threads), loaded drivers and running applications. The hosting API below is plain .NET; code running
+/// inside the machine uses the Wdm and Kernel32 facades.
+/// </summary>
+/// <example>
+/// <code>
+/// using var machine = new Machine(new MachineOptions { Deterministic = true, Seed = 42 });
+/// machine.LoadDriver("HelloDDK", HelloDdk.DriverEntry);
+/// int exit = machine.Run("app", App.Main);
+/// machine.UnloadDriver("HelloDDK");
+/// </code>
+/// </example>
+public sealed class Machine : IDisposable
+{
+    private readonly Lock _threadsLock = new();
+    private readonly List<KThread> _threads = [];
+    private readonly Lock _hostLock = new();
+    private readonly Lock _stopLock = new();
+    private long _nextClientId = 4;
+    private long _nextDebugId;
+    private volatile bool _halted;
+    private MachineStopReason _stopReason;
+    private string? _stopReport;
+    private BugCheckInfo? _bugCheck;
+    private bool _disposed;
+
+    public Machine(MachineOptions? options = null)
+    {
+        Options = options ?? new MachineOptions();
+        if (Options.Processors is < 1 or > 64)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), "Processors must be between 1 and 64.");
+        }
+
+        Dispatcher = new KernelDispatcher(this);
+        Objects = new ObjectManager(this);
+        Io = new IoManager(this);
+        Apcs = new ApcManager(this);
+        if (Options.Deterministic)
+        {
+            var clock = new VirtualClock();
+            Clock = clock;
+            Strategy = Options.Strategy ?? new RandomStrategy(Options.Seed);
+            Scheduler = new DeterministicScheduler(this, clock, Strategy, Options.Processors) { MaxSteps = Options.MaxSteps };
+            RealRandom = new SplitMix64(Options.Seed);
+        }
+        else
+        {
+            var clock = new RealClock();
+            Clock = clock;
+            Scheduler = new RealScheduler(this, clock, Options.Processors);
+            RealRandom = new SplitMix64((ulong)clock.BootSystemTime);
+        }
+
+        Trace = new Trace(this, Options.RecentTraceCapacity, Options.CaptureTrace, Options.TraceLevel);
+        SystemProcess = new KProcess(this, NextClientId(), "System", isSystem: true);
+    }
+
+    public MachineOptions Options { get; }
+
+    public MachineClock Clock { get; }
+
+    public Trace Trace { get; }
+
+    /// <summary>The bug check that stopped the machine, or null.</summary>
+    public BugCheckInfo? BugCheck => _bugCheck;
+
+    public MachineStopReason StopReason => _stopReason;
+
+    /// <summary>The deadlock or step-bound report, when the machine stopped for one of those.</summary>
+    public string? StopReport => _stopReport;
+
+    public bool IsDeterministic => Options.Deterministic;
+
+    /// <summary>Scheduling points reached so far.</summary>
+    public long SchedulingSteps => Scheduler.Steps;
+
+    /// <summary>Scheduling decisions in which the strategy chose among two or more options.</summary>
+    public long SchedulingChoices => Scheduler.Choices;
+
+    /// <summary>Context switches between simulated threads.</summary>
+    public long ContextSwitches => Scheduler.Switches;
+
+    public KProcess SystemProcess { get; }
+
+    internal ISchedulingStrategy? Strategy { get; }
+
+    internal bool IsHalted => _halted;
+
+    internal Scheduler Scheduler { get; }
+
+    internal KernelDispatcher Dispatcher { get; }
+
+    internal ObjectManager Objects { get; }
+
+    internal IoManager Io { get; }
+
+    internal ApcManager Apcs { get; }
+
+    internal SplitMix64 RealRandom { get; }
+
+    internal bool VerifierEnabled => Options.Verifier;
+
+    /// <summary>Loads a driver: DriverEntry runs on a system thread. Returns DriverEntry's status.</summary>
+    public NtStatus LoadDriver(string name, DriverInitialize driverEntry)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(driverEntry);
+        NtStatus status = NtStatus.STATUS_UNSUCCESSFUL;
+        RunOnNewThread(SystemProcess, "DriverEntry:" + name, () => status = Io.LoadDriver(name, driverEntry));
+        return status;
+    }
+
+    /// <summary>Unloads a driver: its unload routine runs on a system thread.</summary>
+    public NtStatus UnloadDriver(string name)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        NtStatus status = NtStatus.STATUS_UNSUCCESSFUL;
+        RunOnNewThread(SystemProcess, "DriverUnload:" + name, () => status = Io.UnloadDriver(name));
+        return status;
+    }
+
+    /// <summary>
+    /// Starts a user process whose main thread runs <paramref name="main"/>, and waits until the process has
+    /// exited (its threads ended, its handles closed). Returns the exit code. An exception the application does not
+    /// handle ends the process and is rethrown here.
+    /// </summary>
+    public int Run(string processName, Func<int> main)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(processName);
+        ArgumentNullException.ThrowIfNull(main);
+        var process = new KProcess(this, NextClientId(), processName, isSystem: false);
+        KThread? thread = null;
+        thread = CreateThread(process, processName, () =>
+        {
+            thread!.PreviousMode = KProcessorMode.UserMode;
+            process.ExitCode = main();
+        }, isService: false, start: false);
+        process.MainThread = thread;
+        RunHost(thread);
+        if (process.UnhandledException is Exception ex)
+        {
+            ExceptionDispatchInfo.Capture(ex).Throw();
+        }
+
+        return process.ExitCode;
+    }
+
+    /// <summary>Runs an application whose main returns nothing (exit code 0).</summary>
+    public int Run(string processName, Action main)
+    {
+        ArgumentNullException.ThrowIfNull(main);
+        return Run(processName, () =>
+        {
+            main();
+            return 0;
+        });
+    }
+
+    /// <summary>Runs <paramref name="body"/> on a new system thread (kernel mode, PASSIVE_LEVEL) and waits for it.</summary>
+    public void RunKernel(string threadName, Action body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        RunOnNewThread(SystemProcess, threadName, body);
+    }
+
+    /// <summary>Stops every simulated thread. The machine cannot be used afterwards.</summary>
+    public void Dispose()
+    {
+        lock (_hostLock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            Stop(MachineStopReason.Shutdown, null);
+            Scheduler.UnwindAll(LiveThreads());
+            Scheduler.Dispose();
+        }
+    }
+
+    // ------------------------------------------------------------------ threads
+
+    internal int NextClientId() => (int)Interlocked.Add(ref _nextClientId, 4) - 4;
+
+    internal long NextDebugId() => Interlocked.Increment(ref _nextDebugId);
+
+    internal KThread CreateThread(KProcess process, string name, Action body, bool isService, bool start = true)
+    {
+        var thread = new KThread(this, process, NextClientId(), name, body, isService);
+        process.AddThread(thread);
+        lock (_threadsLock)
+        {
+            _threads.Add(thread);
+        }
+
+        if (start)
+        {
+            Scheduler.Start(thread);
+        }
+
+        return thread;
+    }
+
+    internal IReadOnlyList<KThread> LiveThreads()
+    {
+        lock (_threadsLock)
+        {
+            _threads.RemoveAll(t => t.State == KThreadState.Terminated && t.HostExited.IsSet);
+            return [.. _threads.Where(t => t.State != KThreadState.Terminated)];
+        }
+    }
+
+    internal void TraceThread(KThread thread, bool created)
+    {
+        TraceEventKind kind = created ? TraceEventKind.ThreadCreated : TraceEventKind.ThreadExited;
+        if (Trace.IsEnabled(kind))
+        {
+            Trace.Record(kind, (created ? "thread created: " : "thread exited: ") + thread + " in " + thread.Process.Name);
+        }
+    }
+
+    private void RunOnNewThread(KProcess process, string name, Action body)
+    {
+        KThread thread = CreateThread(process, name, body, isService: false, start: false);
+        RunHost(thread);
+    }
+
+    private void RunHost(KThread thread)
+    {
+        if (KThread.CurrentOrNull is not null)
+        {
+            throw new InvalidOperationException("The hosting API cannot be called from inside the machine.");
+        }
+
+        lock (_hostLock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            ThrowIfStopped();
+            Scheduler.Start(thread);
+            Scheduler.RunUntilExit(thread);
+            if (_halted)
+            {
+                Scheduler.UnwindAll(LiveThreads());
+                ThrowIfStopped();
+            }
+        }
+    }
+
+    private void ThrowIfStopped()
+    {
+        switch (_stopReason)
+        {
+            case MachineStopReason.BugCheck:
+                throw new BugCheckException(_bugCheck!);
+            case MachineStopReason.Deadlock:
+                throw new DeadlockException(_stopReport!);
+            case MachineStopReason.StepBound:
+                throw new StepBoundExceededException(_stopReport!);
+            case MachineStopReason.Shutdown:
+                throw new ObjectDisposedException(nameof(Machine));
+            default:
+                break;
+        }
+    }
+
+    // ------------------------------------------------------------------ stops
+
+    /// <summary>Stops the machine with a bug check and unwinds the calling thread.</summary>
+    internal MachineHaltedException RaiseBugCheck(uint code, ulong p1, ulong p2, ulong p3, ulong p4, string diagnosis, Exception? exception = null)
+    {
+        KThread? thread = KThread.CurrentOrNull;
+        var info = new BugCheckInfo(code, p1, p2, p3, p4, diagnosis)
+        {
+            FaultingDriver = thread?.CurrentDriver,
+            FaultingRoutine = thread?.CurrentRoutine,
+            Thread = thread?.ToString(),
+            Processor = thread?.Processor ?? 0,
+            Irql = thread?.Irql ?? 0,
+            Time = Clock.InterruptTime,
+            Exception = exception,
+        };
+        lock (_stopLock)
+        {
+            if (_stopReason != MachineStopReason.None)
+            {
+                return new MachineHaltedException();
+            }
+
+            _bugCheck = info;
+        }
+
+        Trace.Record(TraceEventKind.BugCheck, info.ToString().Replace(Environment.NewLine, " ", StringComparison.Ordinal) + " — " + diagnosis);
+        info.RecentTrace = Trace.Recent(Options.RecentTraceCapacity);
+        Stop(MachineStopReason.BugCheck, null);
+        return new MachineHaltedException();
+    }
+
+    /// <summary>Maps an exception that escaped driver code to 0x1E or 0x7E.</summary>
+    internal void RaiseDriverException(KThread thread, Exception ex)
+    {
+        uint code = thread.Process.IsSystem ? BugCheckCatalogue.SYSTEM_THREAD_EXCEPTION_NOT_HANDLED : BugCheckCatalogue.KMODE_EXCEPTION_NOT_HANDLED;
+        NtStatus exceptionCode = ex switch
+        {
+            NtStatusException s => s.Status,
+            NullReferenceException or IndexOutOfRangeException or AccessViolationException or InvalidCastException => NtStatus.STATUS_ACCESS_VIOLATION,
+            DivideByZeroException => NtStatus.STATUS_INTEGER_DIVIDE_BY_ZERO,
+            OverflowException => NtStatus.STATUS_INTEGER_OVERFLOW,
+            _ => NtStatus.STATUS_CLR_EXCEPTION,
+        };
+        string where = thread.CurrentRoutine is null ? "driver code" : thread.CurrentDriver + "!" + thread.CurrentRoutine;
+        throw RaiseBugCheck(
+            code,
+            (uint)exceptionCode,
+            (ulong)(uint)(where.GetHashCode(StringComparison.Ordinal)),
+            0,
+            0,
+            $"{where} threw {ex.GetType().Name}: {ex.Message} Driver code must not let exceptions escape; on Windows this is a crash.",
+            ex);
+    }
+
+    /// <summary>An exception reached the top of a simulated thread.</summary>
+    internal void OnUnhandledException(KThread thread, Exception ex)
+    {
+        if (thread.Process.IsSystem || thread.SystemCallDepth > 0)
+        {
+            try
+            {
+                RaiseDriverException(thread, ex);
+            }
+            catch (MachineHaltedException)
+            {
+            }
+
+            return;
+        }
+
+        // An application exception ends its process; the host rethrows it.
+        KProcess process = thread.Process;
+        process.UnhandledException ??= ex;
+        if (process.MainThread is KThread main && main != thread)
+        {
+            Dispatcher.RequestTermination(main);
+        }
+    }
+
+    internal void ReportDeadlock(string threads)
+    {
+        string report = "Deadlock: every thread waits and no timer is armed." + Environment.NewLine + threads;
+        Trace.Record(TraceEventKind.Deadlock, report);
+        Stop(MachineStopReason.Deadlock, report);
+    }
+
+    internal void ReportLivelock(long steps)
+    {
+        string report = $"The run reached the step bound ({steps} scheduling points) without finishing: a livelock or a hang.";
+        Trace.Record(TraceEventKind.Deadlock, report);
+        Stop(MachineStopReason.StepBound, report);
+    }
+
+    private void Stop(MachineStopReason reason, string? report)
+    {
+        lock (_stopLock)
+        {
+            if (_stopReason == MachineStopReason.None)
+            {
+                _stopReason = reason;
+                _stopReport = report;
+            }
+
+            _halted = true;
+        }
+
+        if (!IsDeterministic)
+        {
+            // Wake every parked thread so it unwinds.
+            foreach (KThread t in LiveThreads())
+            {
+                t.Gate.Release();
+            }
+        }
+    }
+}
+
+/// <summary>Thrown by the hosting API when a deterministic run reached its step bound (a livelock or hang).</summary>
+public sealed class StepBoundExceededException : Exception
+{
+    public StepBoundExceededException()
+    {
+    }
+
+    public StepBoundExceededException(string message)
+        : base(message)
+    {
+    }
+
+    public StepBoundExceededException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}

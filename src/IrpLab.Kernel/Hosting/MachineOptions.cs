@@ -1,0 +1,38 @@
+using IrpLab.Scheduling;
+
+namespace IrpLab;
+
+/// <summary>How a <see cref="Machine"/> runs.</summary>
+public sealed class MachineOptions
+{
+    /// <summary>
+    /// False (real mode): simulated threads run concurrently on OS threads in real time.
+    /// True (deterministic mode): one simulated thread runs at a time, chosen at each scheduling point from the
+    /// seed; time is virtual and jumps to the next timer when every thread waits.
+    /// </summary>
+    public bool Deterministic { get; init; }
+
+    /// <summary>The seed of the scheduling strategy in deterministic mode.</summary>
+    public ulong Seed { get; init; }
+
+    /// <summary>Simulated processors (1 to 64).</summary>
+    public int Processors { get; init; } = 2;
+
+    /// <summary>Driver Verifier checks (the 0xC4 and 0xC9 bug checks, the IRP history). On by default.</summary>
+    public bool Verifier { get; init; } = true;
+
+    /// <summary>Overrides the seeded random strategy (exploration, replay). Deterministic mode only.</summary>
+    public ISchedulingStrategy? Strategy { get; init; }
+
+    /// <summary>Stop the machine after this many scheduling points (a livelock or hang). Deterministic mode only.</summary>
+    public long MaxSteps { get; init; } = long.MaxValue;
+
+    /// <summary>Keep every trace event (for replay comparison and tests); otherwise only a recent window is kept.</summary>
+    public bool CaptureTrace { get; init; }
+
+    /// <summary>Record thread, wait, IRP, DPC, timer and APC events as well as prints.</summary>
+    public TraceLevel TraceLevel { get; init; } = TraceLevel.Normal;
+
+    /// <summary>How many recent events a bug check report carries.</summary>
+    public int RecentTraceCapacity { get; init; } = 256;
+}

@@ -1,0 +1,208 @@
+namespace IrpLab;
+
+/// <summary>
+/// The I/O manager: drivers and their device objects, symbolic links, and (in its other facets) IRPs, dispatch
+/// and completion. Driver routines are called through <see cref="CallDriverRoutine"/> so that an exception a
+/// driver throws stops the machine with the bug check Windows would raise instead of harming the host.
+/// </summary>
+internal sealed partial class IoManager
+{
+    public const uint DO_BUFFERED_IO = 0x4;
+    public const uint DO_EXCLUSIVE = 0x8;
+    public const uint DO_DIRECT_IO = 0x10;
+    public const uint DO_DEVICE_INITIALIZING = 0x80;
+
+    private readonly Machine _machine;
+    private readonly Dictionary<string, DriverObject> _drivers = new(StringComparer.OrdinalIgnoreCase);
+
+    public IoManager(Machine machine)
+    {
+        _machine = machine;
+    }
+
+    public DriverObject? FindDriver(string name)
+    {
+        lock (_drivers)
+        {
+            return _drivers.GetValueOrDefault(name);
+        }
+    }
+
+    /// <summary>Runs DriverEntry in the calling (system) thread; on success clears DO_DEVICE_INITIALIZING.</summary>
+    public NtStatus LoadDriver(string name, DriverInitialize entry)
+    {
+        var driver = new DriverObject(_machine, name);
+        lock (_drivers)
+        {
+            if (!_drivers.TryAdd(name, driver))
+            {
+                return NtStatus.STATUS_OBJECT_NAME_COLLISION;
+            }
+        }
+
+        _machine.Objects.Insert(driver.DriverName, driver);
+        NtStatus status = CallDriverRoutine(driver, "DriverEntry", () => entry(driver, "\\Registry\\Machine\\System\\CurrentControlSet\\Services\\" + name));
+        if (!NtStatusClass.IsSuccess(status))
+        {
+            lock (_drivers)
+            {
+                _drivers.Remove(name);
+            }
+
+            _machine.Objects.RemoveName(driver);
+            return status;
+        }
+
+        // Legacy drivers: the I/O manager clears the flag on devices created in DriverEntry
+        // (ReactOS driver.c; long-standing Windows behaviour, UNCONFIRMED in current MS Learn pages).
+        for (DeviceObject? d = driver.DeviceObject; d is not null; d = d.NextDevice)
+        {
+            d.Flags &= ~DO_DEVICE_INITIALIZING;
+        }
+
+        if (_machine.Trace.IsEnabled(TraceEventKind.DriverLoaded))
+        {
+            _machine.Trace.Record(TraceEventKind.DriverLoaded, "driver " + name + " loaded: " + NtStatusClass.Format(status));
+        }
+
+        return status;
+    }
+
+    /// <summary>Runs the driver's unload routine (in the calling system thread) and forgets the driver.</summary>
+    public NtStatus UnloadDriver(string name)
+    {
+        DriverObject? driver = FindDriver(name);
+        if (driver is null)
+        {
+            return NtStatus.STATUS_OBJECT_NAME_NOT_FOUND;
+        }
+
+        if (driver.DriverUnload is not DriverUnload unload)
+        {
+            // A legacy driver without an unload routine cannot be stopped.
+            return NtStatus.STATUS_INVALID_DEVICE_REQUEST;
+        }
+
+        CallDriverRoutine(driver, "DriverUnload", () =>
+        {
+            unload(driver);
+            return NtStatus.STATUS_SUCCESS;
+        });
+        driver.Unloaded = true;
+        lock (_drivers)
+        {
+            _drivers.Remove(name);
+        }
+
+        _machine.Objects.RemoveName(driver);
+        if (_machine.Trace.IsEnabled(TraceEventKind.DriverUnloaded))
+        {
+            _machine.Trace.Record(TraceEventKind.DriverUnloaded, "driver " + name + " unloaded");
+        }
+
+        return NtStatus.STATUS_SUCCESS;
+    }
+
+    public NtStatus CreateDevice(DriverObject driver, object? extension, string? name, uint deviceType, uint characteristics, bool exclusive, out DeviceObject? device)
+    {
+        var d = new DeviceObject(driver, deviceType, characteristics, extension)
+        {
+            Flags = DO_DEVICE_INITIALIZING | (exclusive ? DO_EXCLUSIVE : 0),
+        };
+        if (name is not null)
+        {
+            NtStatus status = _machine.Objects.Insert(name, d);
+            if (status != NtStatus.STATUS_SUCCESS)
+            {
+                device = null;
+                return status;
+            }
+        }
+
+        lock (_drivers)
+        {
+            d.NextDevice = driver.DeviceObject;
+            driver.DeviceObject = d;
+        }
+
+        device = d;
+        return NtStatus.STATUS_SUCCESS;
+    }
+
+    public void DeleteDevice(DeviceObject device)
+    {
+        _machine.Objects.RemoveName(device);
+        lock (_drivers)
+        {
+            DriverObject driver = device.DriverObject;
+            if (driver.DeviceObject == device)
+            {
+                driver.DeviceObject = device.NextDevice;
+            }
+            else
+            {
+                for (DeviceObject? d = driver.DeviceObject; d is not null; d = d.NextDevice)
+                {
+                    if (d.NextDevice == device)
+                    {
+                        d.NextDevice = device.NextDevice;
+                        break;
+                    }
+                }
+            }
+
+            device.NextDevice = null;
+            if (device.ReferenceCount > 0)
+            {
+                device.DeletePending = true;
+            }
+            else
+            {
+                device.Deleted = true;
+            }
+        }
+    }
+
+    public NtStatus CreateSymbolicLink(string linkName, string target)
+        => _machine.Objects.Insert(linkName, new SymbolicLinkObject(target) { IsManaged = false });
+
+    public NtStatus DeleteSymbolicLink(string linkName)
+    {
+        SymbolicLinkObject? link = _machine.Objects.FindLink(linkName);
+        if (link is null)
+        {
+            return NtStatus.STATUS_OBJECT_NAME_NOT_FOUND;
+        }
+
+        _machine.Objects.RemoveName(link);
+        return NtStatus.STATUS_SUCCESS;
+    }
+
+    /// <summary>
+    /// Calls a driver routine on the current thread, recording it for crash attribution. An exception that escapes
+    /// the driver is KMODE_EXCEPTION_NOT_HANDLED (0x1E) on a thread that entered the kernel from user mode, and
+    /// SYSTEM_THREAD_EXCEPTION_NOT_HANDLED (0x7E) on a system thread.
+    /// </summary>
+    public NtStatus CallDriverRoutine(DriverObject driver, string routine, Func<NtStatus> call)
+    {
+        KThread thread = KThread.Current;
+        string? savedDriver = thread.CurrentDriver;
+        string? savedRoutine = thread.CurrentRoutine;
+        thread.CurrentDriver = driver.Name;
+        thread.CurrentRoutine = routine;
+        try
+        {
+            return call();
+        }
+        catch (Exception ex) when (ex is not MachineHaltedException and not ThreadTerminatedException)
+        {
+            _machine.RaiseDriverException(thread, ex);
+            throw new MachineHaltedException();
+        }
+        finally
+        {
+            thread.CurrentDriver = savedDriver;
+            thread.CurrentRoutine = savedRoutine;
+        }
+    }
+}

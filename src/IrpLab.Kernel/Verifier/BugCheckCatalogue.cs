@@ -1,0 +1,102 @@
+namespace IrpLab;
+
+/// <summary>One entry of the bug check catalogue: a Windows stop code and what its parameters mean.</summary>
+public sealed record BugCheckDefinition(
+    uint Code,
+    string Name,
+    string Parameter1,
+    string Parameter2,
+    string Parameter3,
+    string Parameter4,
+    string Cause);
+
+/// <summary>
+/// The stop codes the machine can raise, with their Windows names and parameter meanings
+/// (MS Learn bug check reference). Append-only: codes and names never change once published.
+/// Codes of our own, for faults Windows does not catch, live in the 0x1A5xxxxx range.
+/// </summary>
+public static class BugCheckCatalogue
+{
+    public const uint IRQL_NOT_GREATER_OR_EQUAL = 0x09;
+    public const uint IRQL_NOT_LESS_OR_EQUAL = 0x0A;
+    public const uint MAXIMUM_WAIT_OBJECTS_EXCEEDED = 0x0C;
+    public const uint SPIN_LOCK_ALREADY_OWNED = 0x0F;
+    public const uint SPIN_LOCK_NOT_OWNED = 0x10;
+    public const uint KMODE_EXCEPTION_NOT_HANDLED = 0x1E;
+    public const uint NO_MORE_IRP_STACK_LOCATIONS = 0x35;
+    public const uint MULTIPLE_IRP_COMPLETE_REQUESTS = 0x44;
+    public const uint CANCEL_STATE_IN_COMPLETED_IRP = 0x48;
+    public const uint SYSTEM_THREAD_EXCEPTION_NOT_HANDLED = 0x7E;
+    public const uint ATTEMPTED_SWITCH_FROM_DPC = 0xB8;
+    public const uint DRIVER_VERIFIER_DETECTED_VIOLATION = 0xC4;
+    public const uint DRIVER_VERIFIER_IOMANAGER_VIOLATION = 0xC9;
+    public const uint DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS = 0xCE;
+    public const uint DRIVER_IRQL_NOT_LESS_OR_EQUAL = 0xD1;
+
+    private static readonly Dictionary<uint, BugCheckDefinition> s_definitions = Build();
+
+    public static IReadOnlyCollection<BugCheckDefinition> All => s_definitions.Values;
+
+    public static BugCheckDefinition? Find(uint code) => s_definitions.GetValueOrDefault(code);
+
+    public static string NameOf(uint code) => Find(code)?.Name ?? "BUGCHECK_0x" + code.ToString("X", System.Globalization.CultureInfo.InvariantCulture);
+
+    private static Dictionary<uint, BugCheckDefinition> Build()
+    {
+        BugCheckDefinition[] all =
+        [
+            new(IRQL_NOT_GREATER_OR_EQUAL, nameof(IRQL_NOT_GREATER_OR_EQUAL),
+                "current IRQL", "requested IRQL", "0", "0",
+                "KeRaiseIrql was asked to raise to a level below the current one."),
+            new(IRQL_NOT_LESS_OR_EQUAL, nameof(IRQL_NOT_LESS_OR_EQUAL),
+                "address referenced", "IRQL at the time", "0 read / 1 write / 8 execute", "address of the instruction",
+                "A routine that needs a lower IRQL was called at a raised one (without Driver Verifier)."),
+            new(MAXIMUM_WAIT_OBJECTS_EXCEEDED, nameof(MAXIMUM_WAIT_OBJECTS_EXCEEDED),
+                "object count", "0", "0", "0",
+                "KeWaitForMultipleObjects was given more than 64 objects."),
+            new(SPIN_LOCK_ALREADY_OWNED, nameof(SPIN_LOCK_ALREADY_OWNED),
+                "spin lock", "owning thread", "0", "0",
+                "A thread tried to acquire a spin lock it already holds: spin locks are not recursive, on Windows this hangs the processor."),
+            new(SPIN_LOCK_NOT_OWNED, nameof(SPIN_LOCK_NOT_OWNED),
+                "spin lock", "current thread", "0", "0",
+                "A spin lock was released by a thread that does not hold it (a double release, or the wrong lock)."),
+            new(KMODE_EXCEPTION_NOT_HANDLED, nameof(KMODE_EXCEPTION_NOT_HANDLED),
+                "exception code", "address of the faulting routine", "exception parameter 0", "exception parameter 1",
+                "Driver code raised an exception that nothing handled."),
+            new(NO_MORE_IRP_STACK_LOCATIONS, nameof(NO_MORE_IRP_STACK_LOCATIONS),
+                "IRP", "0", "0", "0",
+                "IoCallDriver was called on an IRP with no stack location left for the next driver."),
+            new(MULTIPLE_IRP_COMPLETE_REQUESTS, nameof(MULTIPLE_IRP_COMPLETE_REQUESTS),
+                "IRP", "0", "0", "0",
+                "IoCompleteRequest was called on an IRP that had already been completed: two paths both believed they owned it."),
+            new(CANCEL_STATE_IN_COMPLETED_IRP, nameof(CANCEL_STATE_IN_COMPLETED_IRP),
+                "IRP", "cancel routine", "0", "0",
+                "IoCancelIrp found a cancel routine on an IRP that was already completed."),
+            new(SYSTEM_THREAD_EXCEPTION_NOT_HANDLED, nameof(SYSTEM_THREAD_EXCEPTION_NOT_HANDLED),
+                "exception code", "address of the faulting routine", "exception record", "context record",
+                "A system thread (or DriverEntry, or an unload routine) raised an exception that nothing handled."),
+            new(ATTEMPTED_SWITCH_FROM_DPC, nameof(ATTEMPTED_SWITCH_FROM_DPC),
+                "original thread", "new thread", "stack address", "0",
+                "A DPC routine tried to wait or yield."),
+            new(DRIVER_VERIFIER_DETECTED_VIOLATION, nameof(DRIVER_VERIFIER_DETECTED_VIOLATION),
+                "subcode", "depends on the subcode", "depends on the subcode", "depends on the subcode",
+                "Driver Verifier found an IRQL, spin lock, wait, pool or deadlock violation."),
+            new(DRIVER_VERIFIER_IOMANAGER_VIOLATION, nameof(DRIVER_VERIFIER_IOMANAGER_VIOLATION),
+                "subcode", "depends on the subcode", "IRP (usually)", "depends on the subcode",
+                "Driver Verifier's I/O verification found an IRP-protocol violation."),
+            new(DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, nameof(DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS),
+                "memory referenced", "0 read / 1 write", "referencing address", "0",
+                "A driver was unloaded while something could still call into it (an IRP, timer, DPC, thread or work item)."),
+            new(DRIVER_IRQL_NOT_LESS_OR_EQUAL, nameof(DRIVER_IRQL_NOT_LESS_OR_EQUAL),
+                "memory referenced", "IRQL", "0 read / 1 write / 8 execute", "referencing address",
+                "A driver touched pageable or invalid memory at DISPATCH_LEVEL or above."),
+        ];
+        var map = new Dictionary<uint, BugCheckDefinition>();
+        foreach (BugCheckDefinition d in all)
+        {
+            map.Add(d.Code, d);
+        }
+
+        return map;
+    }
+}
