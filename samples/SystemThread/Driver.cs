@@ -35,6 +35,9 @@ public static class Driver
             return ntStatus;
         }
 
+        pDriverObject.MajorFunction[IRP_MJ_CREATE] = SysThreadOpen;
+        pDriverObject.MajorFunction[IRP_MJ_CLOSE] = SysThreadClose;
+        pDriverObject.MajorFunction[IRP_MJ_DEVICE_CONTROL] = SysThreadDeviceIoControl;
         pDriverObject.DriverUnload = SysThreadUnload;
 
         pDeviceObject.Flags |= DO_BUFFERED_IO;
@@ -60,6 +63,32 @@ public static class Driver
         RtlInitUnicodeString(out UnicodeString uniWin32NameString, DOS_DEVICE_NAME);
         IoDeleteSymbolicLink(uniWin32NameString);
         IoDeleteDevice(pDeviceObject);
+    }
+
+    public static NtStatus SysThreadOpen(DeviceObject pDeviceObject, Irp pIrp)
+    {
+        KdPrint(" SysThreadOpen() was Called.... \n");
+        pIrp.IoStatus.Status = STATUS_SUCCESS;
+        pIrp.IoStatus.Information = 0;
+        IoCompleteRequest(pIrp, IO_NO_INCREMENT);
+        return STATUS_SUCCESS;
+    }
+
+    public static NtStatus SysThreadClose(DeviceObject pDeviceObject, Irp pIrp)
+    {
+        KdPrint(" SysThreadClose() was Called.... \n");
+        pIrp.IoStatus.Status = STATUS_SUCCESS;
+        pIrp.IoStatus.Information = 0;
+        IoCompleteRequest(pIrp, IO_NO_INCREMENT);
+        return STATUS_SUCCESS;
+    }
+
+    public static NtStatus SysThreadDeviceIoControl(DeviceObject pDeviceObject, Irp pIrp)
+    {
+        pIrp.IoStatus.Status = STATUS_SUCCESS;
+        pIrp.IoStatus.Information = 0;
+        IoCompleteRequest(pIrp, IO_NO_INCREMENT);
+        return STATUS_SUCCESS;
     }
 
     public static NtStatus StartThread(SYSTHREAD_DEVICE_EXTENSION pdx)

@@ -291,7 +291,7 @@ public sealed class Machine : IDisposable
         var info = new BugCheckInfo(code, p1, p2, p3, p4, diagnosis)
         {
             FaultingDriver = thread?.CurrentDriver,
-            FaultingRoutine = thread?.CurrentRoutine,
+            FaultingRoutine = thread?.CurrentCallback?.Method.Name ?? thread?.CurrentRoutine,
             Thread = thread?.ToString(),
             Processor = thread?.Processor ?? 0,
             Irql = thread?.Irql ?? 0,
@@ -326,7 +326,8 @@ public sealed class Machine : IDisposable
             OverflowException => NtStatus.STATUS_INTEGER_OVERFLOW,
             _ => NtStatus.STATUS_CLR_EXCEPTION,
         };
-        string where = thread.CurrentRoutine is null ? "driver code" : thread.CurrentDriver + "!" + thread.CurrentRoutine;
+        string? routine = thread.CurrentCallback?.Method.Name ?? thread.CurrentRoutine;
+        string where = routine is null ? "driver code" : thread.CurrentDriver + "!" + routine;
         throw RaiseBugCheck(
             code,
             (uint)exceptionCode,

@@ -41,6 +41,9 @@ public sealed partial class DeviceObject : KernelObject
     /// <summary>Open file objects on this device.</summary>
     public int ReferenceCount { get; internal set; }
 
+    /// <summary>The device this one is attached on top of (DEVOBJ_EXTENSION.AttachedTo).</summary>
+    internal DeviceObject? AttachedTo;
+
     internal bool DeletePending;
 
     internal bool Deleted;

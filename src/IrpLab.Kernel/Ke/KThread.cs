@@ -96,6 +96,17 @@ public sealed class KThread : DispatcherObject
     internal string? CurrentDriver;
     internal string? CurrentRoutine;
 
+    /// <summary>The dispatch, completion or cancel routine running on this thread (named lazily, for crash reports).</summary>
+    internal Delegate? CurrentCallback;
+
+    /// <summary>The last METHOD_NEITHER/buffered caller-buffer descriptor, reused when the same buffer comes back.</summary>
+    internal UserBuffer? CachedOutputBuffer;
+
+    internal UserBuffer? CachedInputBuffer;
+
+    /// <summary>The head of this thread's IRP list (requests it issued that have not completed).</summary>
+    internal Irp? IrpListHead;
+
     /// <summary>The thread is executing a DPC routine (on its processor).</summary>
     internal bool InDpc;
 

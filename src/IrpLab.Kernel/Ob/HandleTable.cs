@@ -117,7 +117,10 @@ internal sealed class HandleTable
             value &= ~Handle.KernelHandleBit;
         }
 
-        if (value <= 0 || (value & 3) != 0)
+        // The low two bits are tag bits the object manager ignores (OBJ_HANDLE_TAGBITS): kernel32's
+        // "hEvent | 1" trick relies on it.
+        value &= ~3L;
+        if (value <= 0)
         {
             return -1;
         }

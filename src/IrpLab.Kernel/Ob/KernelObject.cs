@@ -30,6 +30,7 @@ public sealed class ObjectType
     internal static readonly ObjectType Directory = new("Directory", 0xF000F);
     internal static readonly ObjectType IoCompletion = new("IoCompletion", 0x1F0003);
     internal static readonly ObjectType SpinLock = new("SpinLock", 0);
+    internal static readonly ObjectType Irp = new("Irp", 0);
     internal static readonly ObjectType Dpc = new("Dpc", 0);
 }
 

@@ -90,6 +90,18 @@ public static class BugCheckCatalogue
             new(DRIVER_IRQL_NOT_LESS_OR_EQUAL, nameof(DRIVER_IRQL_NOT_LESS_OR_EQUAL),
                 "memory referenced", "IRQL", "0 read / 1 write / 8 execute", "referencing address",
                 "A driver touched pageable or invalid memory at DISPATCH_LEVEL or above."),
+            new(0x4A, "IRQL_GT_ZERO_AT_SYSTEM_SERVICE",
+                "address of the system call", "IRQL", "0", "0",
+                "A thread returned to user mode from a system call with the IRQL still raised."),
+            new(IrpLabBugChecks.IRP_QUEUED_AFTER_CLEANUP, nameof(IrpLabBugChecks.IRP_QUEUED_AFTER_CLEANUP),
+                "IRP", "file object", "device object", "0",
+                "IrpLab: an IRP of a file object was still queued in the driver after its IRP_MJ_CLEANUP completed; the driver must complete every IRP it holds for that file object in its cleanup routine."),
+            new(IrpLabBugChecks.USER_BUFFER_NOT_PROBED, nameof(IrpLabBugChecks.USER_BUFFER_NOT_PROBED),
+                "0", "buffer length", "0", "0",
+                "IrpLab: a METHOD_NEITHER user buffer was touched without ProbeForRead/ProbeForWrite."),
+            new(IrpLabBugChecks.USER_BUFFER_OUTSIDE_REQUESTOR_CONTEXT, nameof(IrpLabBugChecks.USER_BUFFER_OUTSIDE_REQUESTOR_CONTEXT),
+                "0", "owning process id", "current process id", "0",
+                "IrpLab: a METHOD_NEITHER user buffer was touched outside the requesting process's context."),
         ];
         var map = new Dictionary<uint, BugCheckDefinition>();
         foreach (BugCheckDefinition d in all)

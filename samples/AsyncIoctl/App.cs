@@ -1,0 +1,77 @@
+using static IrpLab.Kernel32;
+
+namespace IrpLab.Samples.AsyncIoctl;
+
+/// <summary>
+/// Seed 000's SendPacket: opens the device for overlapped I/O, sends the IOCTL with an event, sees ERROR_IO_PENDING,
+/// waits on the event with a 6-second timeout, then takes the result with GetOverlappedResult.
+/// </summary>
+public static class App
+{
+    public static int Main()
+    {
+        Handle m_hFilter = CreateFile(@"\\.\AsyncIoctl", GENERIC_READ | GENERIC_WRITE, 0, null, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OVERLAPPED, NULL);
+        if (m_hFilter == INVALID_HANDLE_VALUE)
+        {
+            printf("Can't open the device: %u\n", GetLastError());
+            return 1;
+        }
+
+        byte[] request = Ansi.Bytes("Request from user mode to Send A Packet.\n");
+        uint testBufferLength = (uint)Ansi.Bytes("Hi Mon, I finish your request!\n").Length;
+        byte[] testBuffer = new byte[testBufferLength];
+        uint bytesWritten = 0;
+        bool result = false;
+
+        Handle varObjectHandle = CreateEvent(null, TRUE, FALSE, "");
+        var varOverLapped = new Overlapped { hEvent = varObjectHandle, Offset = 0, OffsetHigh = 0 };
+
+        if (!DeviceIoControl(m_hFilter, Driver.IOCTL_FILTER_SEND_MYOWN_PACKET, request, (uint)request.Length, testBuffer, testBufferLength, ref bytesWritten, varOverLapped))
+        {
+            if (GetLastError() != ERROR_IO_PENDING)
+            {
+                printf("Overlapped I/O exception %u\n", GetLastError());
+                return 1;
+            }
+
+            printf("Overlapped pending....\n");
+        }
+
+        printf("Son, I am calling you for dinner...\n");
+        uint varEventResult = WaitForSingleObject(varObjectHandle, 6000);
+        switch (varEventResult)
+        {
+            case WAIT_OBJECT_0:
+                printf("overlapped i/o works\n");
+                uint transferred = 0;
+                if (GetOverlappedResult(m_hFilter, varOverLapped, ref transferred, FALSE))
+                {
+                    printf("Return buffer is %s (%u bytes)\n", Ansi.Text(testBuffer), transferred);
+                    result = true;
+                }
+
+                break;
+            case WAIT_TIMEOUT:
+                printf("timed out\n");
+                break;
+            default:
+                break;
+        }
+
+        ResetEvent(varObjectHandle);
+        CloseHandle(varObjectHandle);
+        CloseHandle(m_hFilter);
+        return result ? 0 : 1;
+    }
+}
+
+/// <summary>Loads the driver, runs the app, unloads the driver.</summary>
+public static class Host
+{
+    public static void Run(Machine machine)
+    {
+        machine.LoadDriver("AsyncIoctl", Driver.DriverEntry);
+        machine.Run("app", App.Main);
+        machine.UnloadDriver("AsyncIoctl");
+    }
+}

@@ -1,0 +1,82 @@
+using IrpLab.Scheduling;
+
+namespace IrpLab;
+
+/// <summary>Cancellation: the global cancel spin lock, IoSetCancelRoutine and IoCancelIrp (§7.1-7.4).</summary>
+internal sealed partial class IoManager
+{
+    /// <summary>The system-wide cancel spin lock.</summary>
+    public KSpinLock CancelSpinLock { get; } = new();
+
+    /// <summary>IoSetCancelRoutine: an atomic exchange; returns the previous routine.</summary>
+    public DriverCancel? SetCancelRoutine(Irp irp, DriverCancel? routine)
+    {
+        DriverCancel? previous = Interlocked.Exchange(ref irp.CancelRoutineField, routine);
+        if (irp.History is IrpHistory history)
+        {
+            history.Add(_machine, routine is null ? IrpHistoryKind.CancelRoutineCleared : IrpHistoryKind.CancelRoutineSet, routine ?? (Delegate?)previous);
+        }
+
+        if (routine is not null && _machine.Trace.IsEnabled(TraceEventKind.CancelRoutineSet))
+        {
+            _machine.Trace.Record(TraceEventKind.CancelRoutineSet, irp + " cancel routine " + routine.Method.Name);
+        }
+
+        return previous;
+    }
+
+    /// <summary>
+    /// IoCancelIrp: under the cancel spin lock, sets Irp->Cancel and takes the cancel routine. If there was one it is
+    /// called with the lock still held, CancelIrql set, and CancelRoutine already NULL; it must release the lock.
+    /// Returns TRUE if a routine was called. A routine found on a completed IRP is bug check 0x48.
+    /// </summary>
+    public bool CancelIrp(Irp irp)
+    {
+        KThread t = KThread.Current;
+        KernelChecks.RequireIrql(t, IrqlLevel.Dispatch, "IoCancelIrp");
+        KernelChecks.AcquireSpinLock(t, CancelSpinLock, out byte oldIrql);
+        irp.Cancel = true;
+        DriverCancel? routine = Interlocked.Exchange(ref irp.CancelRoutineField, null);
+        irp.History?.Add(_machine, IrpHistoryKind.Cancelled, routine);
+        if (_machine.Trace.IsEnabled(TraceEventKind.IrpCancelled))
+        {
+            _machine.Trace.Record(TraceEventKind.IrpCancelled, irp + " cancelled" + (routine is null ? " (no cancel routine)" : ", calling " + routine.Method.Name));
+        }
+
+        if (routine is null)
+        {
+            KernelChecks.ReleaseSpinLock(t, CancelSpinLock, oldIrql, fromDpcLevelApi: false);
+            return false;
+        }
+
+        if (irp.State is IrpState.Completed or IrpState.Freed)
+        {
+            throw _machine.RaiseBugCheck(BugCheckCatalogue.CANCEL_STATE_IN_COMPLETED_IRP, irp.DebugAddress(_machine), (ulong)(uint)routine.Method.Name.GetHashCode(StringComparison.Ordinal), 0, 0,
+                $"IoCancelIrp found cancel routine {routine.Method.Name} on {irp}, which was already completed: clear the cancel routine before completing an IRP." + IrpHistory.Describe(irp));
+        }
+
+        irp.CancelIrql = oldIrql;
+        DeviceObject device = irp.CurrentStackLocation?.DeviceObject ?? throw new InvalidOperationException("A cancelable IRP has a current stack location.");
+        _machine.Scheduler.Yield(t, SchedulingPointKind.CancelRoutine);
+        string? savedDriver = t.CurrentDriver;
+        Delegate? savedCallback = t.CurrentCallback;
+        t.CurrentDriver = device.DriverObject.Name;
+        t.CurrentCallback = routine;
+        try
+        {
+            routine(device, irp);
+        }
+        catch (Exception ex) when (ex is not MachineHaltedException and not ThreadTerminatedException)
+        {
+            _machine.RaiseDriverException(t, ex);
+            throw new MachineHaltedException();
+        }
+        finally
+        {
+            t.CurrentDriver = savedDriver;
+            t.CurrentCallback = savedCallback;
+        }
+
+        return true;
+    }
+}

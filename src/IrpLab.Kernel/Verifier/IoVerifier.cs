@@ -1,0 +1,179 @@
+namespace IrpLab;
+
+/// <summary>
+/// Driver Verifier's I/O verification, at the boundaries where the I/O manager can see a broken IRP protocol:
+/// before IoCallDriver, after a dispatch routine returns, before IoCompleteRequest, after a completion routine,
+/// at copy-back, and at user-buffer access. Checks are active only when the machine's verifier is on; the kernel's
+/// own checks (0x44, 0x35) live in the I/O manager and are always on.
+/// </summary>
+internal static class IoVerifier
+{
+    public static void BeforeCallDriver(Machine machine, KThread t, DeviceObject device, Irp irp)
+    {
+        if (!machine.VerifierEnabled)
+        {
+            return;
+        }
+
+        if (t.Irql > IrqlLevel.Dispatch)
+        {
+            throw machine.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x10, t.Irql, irp.DebugAddress(machine), 0,
+                $"IoCallDriver at {IrqlLevel.Name(t.Irql)}: IRPs may be sent at DISPATCH_LEVEL or below." + IrpHistory.Describe(irp));
+        }
+
+        if (irp.State is IrpState.Completed or IrpState.Freed)
+        {
+            throw machine.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x03, irp.DebugAddress(machine), 0, 0,
+                $"IoCallDriver was given {irp}, which has already been completed or freed: the IRP must not be touched after IoCompleteRequest." + IrpHistory.Describe(irp));
+        }
+
+        if (irp.CancelRoutine is not null)
+        {
+            throw machine.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x203, 0, irp.DebugAddress(machine), device.DebugAddress(machine),
+                $"IoCallDriver on {irp} while its cancel routine is still set: clear it with IoSetCancelRoutine(Irp, NULL) before passing the IRP on." + IrpHistory.Describe(irp));
+        }
+    }
+
+    public static void AfterDispatch(Machine machine, KThread t, DeviceObject device, Irp irp, int location, byte irqlBefore, NtStatus returned, DriverDispatch routine)
+    {
+        if (!machine.VerifierEnabled)
+        {
+            return;
+        }
+
+        if (t.Irql != irqlBefore)
+        {
+            throw machine.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x05, device.DebugAddress(machine), irqlBefore, t.Irql,
+                $"{device.DriverObject.Name}!{routine.Method.Name} returned at {IrqlLevel.Name(t.Irql)} but was called at {IrqlLevel.Name(irqlBefore)}: a spin lock was not released or KeLowerIrql was not called." + IrpHistory.Describe(irp));
+        }
+
+        bool marked = (irp.MarkedPendingLocations & (1UL << (location - 1))) != 0;
+        string who = device.DriverObject.Name + "!" + routine.Method.Name;
+        if (returned == NtStatus.STATUS_PENDING && !marked)
+        {
+            throw machine.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x23D, 0, irp.DebugAddress(machine), (uint)returned,
+                $"{who} returned STATUS_PENDING without calling IoMarkIrpPending: the I/O manager would treat the completion as synchronous and the caller could wait forever. Call IoMarkIrpPending(Irp) before the IRP becomes visible to another context, then return STATUS_PENDING." + IrpHistory.Describe(irp));
+        }
+
+        if (returned != NtStatus.STATUS_PENDING && marked)
+        {
+            throw machine.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x23E, 0, irp.DebugAddress(machine), (uint)returned,
+                $"{who} called IoMarkIrpPending but returned {NtStatusClass.Format(returned)}: a routine that marks an IRP pending must return STATUS_PENDING, even if the IRP has already been completed." + IrpHistory.Describe(irp));
+        }
+
+        if (returned != NtStatus.STATUS_PENDING && irp.State is IrpState.Completed or IrpState.Freed && irp.IoStatus.Status != returned && !irp.IsInternal)
+        {
+            throw machine.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x224, 0, irp.DebugAddress(machine), (uint)irp.IoStatus.Status,
+                $"{who} completed the IRP with {NtStatusClass.Format(irp.IoStatus.Status)} but returned {NtStatusClass.Format(returned)}: a dispatch routine must return the status it completed with (save it in a local before IoCompleteRequest)." + IrpHistory.Describe(irp));
+        }
+
+        if (returned != NtStatus.STATUS_PENDING && irp.State == IrpState.Dispatched && irp.CurrentLocation == location && !irp.IsInternal)
+        {
+            throw machine.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x226, 0, irp.DebugAddress(machine), device.DebugAddress(machine),
+                $"{who} returned {NtStatusClass.Format(returned)} without completing the IRP, passing it down, or returning STATUS_PENDING: the request would never finish." + IrpHistory.Describe(irp));
+        }
+    }
+
+    public static void BeforeComplete(Machine machine, KThread t, Irp irp)
+    {
+        if (!machine.VerifierEnabled)
+        {
+            return;
+        }
+
+        if (t.Irql > IrqlLevel.Dispatch)
+        {
+            throw machine.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x0E, t.Irql, irp.DebugAddress(machine), 0,
+                $"IoCompleteRequest at {IrqlLevel.Name(t.Irql)}: IRPs may be completed at DISPATCH_LEVEL or below." + IrpHistory.Describe(irp));
+        }
+
+        if (irp.IoStatus.Status == NtStatus.STATUS_PENDING || (uint)irp.IoStatus.Status == 0xFFFFFFFF)
+        {
+            throw machine.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x06, (uint)irp.IoStatus.Status, irp.DebugAddress(machine), 0,
+                $"IoCompleteRequest on {irp} with IoStatus.Status = {NtStatusClass.Format(irp.IoStatus.Status)}: set the final status before completing (STATUS_PENDING is a return value, never a final status)." + IrpHistory.Describe(irp));
+        }
+
+        if (irp.CancelRoutine is DriverCancel cancel)
+        {
+            throw machine.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x07, (ulong)(uint)cancel.Method.Name.GetHashCode(StringComparison.Ordinal), irp.DebugAddress(machine), 0,
+                $"IoCompleteRequest on {irp} while its cancel routine {cancel.Method.Name} is still set: take it back with IoSetCancelRoutine(Irp, NULL) first, and complete only if that returned non-NULL." + IrpHistory.Describe(irp));
+        }
+    }
+
+    public static void AfterCompletionRoutine(Machine machine, KThread t, Irp irp, IoCompletionRoutine routine, byte irqlBefore)
+    {
+        if (machine.VerifierEnabled && t.Irql != irqlBefore)
+        {
+            throw machine.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_DETECTED_VIOLATION, 0xFA, (ulong)(uint)routine.Method.Name.GetHashCode(StringComparison.Ordinal), irqlBefore, t.Irql,
+                $"Completion routine {routine.Method.Name} returned at {IrqlLevel.Name(t.Irql)} but was called at {IrqlLevel.Name(irqlBefore)}." + IrpHistory.Describe(irp));
+        }
+    }
+
+    public static void OnCopyBack(Machine machine, Irp irp, ulong information)
+    {
+        if (machine.VerifierEnabled && information > (ulong)irp.CallerOutputLength)
+        {
+            throw machine.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x312, 0, irp.DebugAddress(machine), information,
+                $"{irp} completed with IoStatus.Information = {information}, larger than the caller's output buffer ({irp.CallerOutputLength} bytes): the copy-back would overrun the caller's memory. Set Information to the number of bytes actually returned, at most OutputBufferLength." + IrpHistory.Describe(irp));
+        }
+    }
+
+    /// <summary>
+    /// After IRP_MJ_CLEANUP: an IRP of this file object that still sits in a cancelable queue of the driver (its
+    /// cancel routine set) was not completed by the cleanup routine, as MS Learn requires.
+    /// </summary>
+    public static void AfterCleanup(Machine machine, FileObject fo)
+    {
+        if (!machine.VerifierEnabled)
+        {
+            return;
+        }
+
+        foreach (KThread thread in machine.LiveThreads())
+        {
+            foreach (Irp irp in machine.Io.ThreadIrps(thread))
+            {
+                if (irp.Tail.Overlay.OriginalFileObject == fo && irp.CancelRoutine is not null && irp.State == IrpState.Dispatched)
+                {
+                    throw machine.RaiseBugCheck(IrpLabBugChecks.IRP_QUEUED_AFTER_CLEANUP, irp.DebugAddress(machine), fo.DebugAddress(machine), fo.DeviceObject.DebugAddress(machine), 0,
+                        $"{irp} of {fo} was still queued in {fo.DeviceObject.DriverObject.Name} after IRP_MJ_CLEANUP: the cleanup routine must complete (STATUS_CANCELLED) every IRP it holds for the file object being cleaned up." + IrpHistory.Describe(irp));
+                }
+            }
+        }
+    }
+
+    public static void OnUserBufferAccess(UserBuffer buffer)
+    {
+        KThread? t = KThread.CurrentOrNull;
+        if (t is null || !t.Machine.VerifierEnabled)
+        {
+            return;
+        }
+
+        Machine m = t.Machine;
+        if (t.Process != buffer.Owner)
+        {
+            throw m.RaiseBugCheck(IrpLabBugChecks.USER_BUFFER_OUTSIDE_REQUESTOR_CONTEXT, 0, (ulong)buffer.Owner.Id, (ulong)t.Process.Id, 0,
+                $"A METHOD_NEITHER user buffer of process {buffer.Owner.Name} was touched from {t} in process {t.Process.Name}: such buffers are only valid in the requesting process's context, in the dispatch routine of the top driver. Copy the data (or use buffered or direct I/O) before handing the request to another thread.");
+        }
+
+        if (!buffer.ProbedForRead && !buffer.ProbedForWrite)
+        {
+            throw m.RaiseBugCheck(IrpLabBugChecks.USER_BUFFER_NOT_PROBED, 0, (ulong)buffer.Length, 0, 0,
+                "A METHOD_NEITHER user buffer was touched before ProbeForRead/ProbeForWrite: on Windows a bad pointer from user mode would then crash the system. Probe it (inside try/except) at PASSIVE_LEVEL first.");
+        }
+    }
+}
+
+/// <summary>Our own stop codes, for faults Windows does not catch. Append-only.</summary>
+public static class IrpLabBugChecks
+{
+    /// <summary>An IRP was still queued by the driver after IRP_MJ_CLEANUP of its file object completed.</summary>
+    public const uint IRP_QUEUED_AFTER_CLEANUP = 0x1A500001;
+
+    /// <summary>A METHOD_NEITHER buffer was touched without ProbeForRead/ProbeForWrite.</summary>
+    public const uint USER_BUFFER_NOT_PROBED = 0x1A500002;
+
+    /// <summary>A METHOD_NEITHER buffer was touched outside the requesting process's context.</summary>
+    public const uint USER_BUFFER_OUTSIDE_REQUESTOR_CONTEXT = 0x1A500003;
+}
