@@ -154,7 +154,7 @@ public static partial class Kernel32
             return FinishOverlapped(status);
         }
 
-        var iosb = new IoStatusBlock();
+        IoStatusBlock iosb = RentIoStatusBlock();
         NtStatus result = Ntdll.NtDeviceIoControlFile(hDevice, NULL, null, null, iosb, dwIoControlCode, lpInBuffer, nInBufferSize, lpOutBuffer, nOutBufferSize);
         if (result == NtStatus.STATUS_PENDING)
         {
@@ -171,6 +171,7 @@ public static partial class Kernel32
             lpBytesReturned = (uint)iosb.Information;
         }
 
+        ReturnIoStatusBlock(iosb);
         if (!NtStatusClass.IsSuccess(result))
         {
             BaseSetLastNTError(result);
@@ -226,7 +227,7 @@ public static partial class Kernel32
             bytes = 0;
         }
 
-        var iosb = new IoStatusBlock();
+        IoStatusBlock iosb = RentIoStatusBlock();
         NtStatus result = read
             ? Ntdll.NtReadFile(hFile, NULL, null, null, iosb, buffer, length, null, null)
             : Ntdll.NtWriteFile(hFile, NULL, null, null, iosb, buffer, length, null, null);
@@ -239,6 +240,8 @@ public static partial class Kernel32
             }
         }
 
+        nuint information = iosb.Information;
+        ReturnIoStatusBlock(iosb);
         if (read && result == NtStatus.STATUS_END_OF_FILE)
         {
             // The classic end-of-file test: a synchronous read at EOF succeeds with zero bytes.
@@ -253,11 +256,28 @@ public static partial class Kernel32
 
         if (!Unsafe.IsNullRef(ref bytes))
         {
-            bytes = (uint)iosb.Information;
+            bytes = (uint)information;
         }
 
         return TRUE;
     }
+
+    [ThreadStatic]
+    private static Stack<IoStatusBlock>? t_statusBlocks;
+
+    /// <summary>kernel32 keeps the status block of a synchronous call on its stack; this is that stack, per thread.</summary>
+    private static IoStatusBlock RentIoStatusBlock()
+    {
+        Stack<IoStatusBlock> blocks = t_statusBlocks ??= new Stack<IoStatusBlock>();
+        IoStatusBlock iosb = blocks.Count > 0 ? blocks.Pop() : new IoStatusBlock();
+
+        // Uninitialised stack memory in C; zero here.
+        iosb.Status = NtStatus.STATUS_SUCCESS;
+        iosb.Information = 0;
+        return iosb;
+    }
+
+    private static void ReturnIoStatusBlock(IoStatusBlock iosb) => (t_statusBlocks ??= new Stack<IoStatusBlock>()).Push(iosb);
 
     private static bool FinishOverlapped(NtStatus status)
     {

@@ -180,6 +180,63 @@ public sealed class Machine : IDisposable
         RunOnNewThread(SystemProcess, threadName, body);
     }
 
+    /// <summary>
+    /// Real mode only: makes the calling host thread the main thread of a new user process, so that it can call
+    /// Kernel32 and Ntdll directly (benchmarks, interactive use). Disposing the result exits the process: its
+    /// handles are closed (IRP_MJ_CLEANUP, IRP_MJ_CLOSE) on this thread.
+    /// </summary>
+    public IDisposable AttachThread(string processName)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(processName);
+        if (IsDeterministic)
+        {
+            throw new InvalidOperationException("In deterministic mode only the scheduler runs simulated threads; use Run instead.");
+        }
+
+        if (KThread.CurrentOrNull is not null)
+        {
+            throw new InvalidOperationException("This thread already belongs to a machine.");
+        }
+
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ThrowIfStopped();
+        var process = new KProcess(this, NextClientId(), processName, isSystem: false);
+        KThread thread = CreateThread(process, processName, () => { }, isService: false, start: false);
+        process.MainThread = thread;
+        thread.PreviousMode = KProcessorMode.UserMode;
+        thread.State = KThreadState.Running;
+        KThread.Attach(thread);
+        return new AttachedThread(this, thread);
+    }
+
+    private sealed class AttachedThread(Machine machine, KThread thread) : IDisposable
+    {
+        private bool _detached;
+
+        public void Dispose()
+        {
+            if (_detached)
+            {
+                return;
+            }
+
+            _detached = true;
+            try
+            {
+                if (!machine.IsHalted)
+                {
+                    thread.Process.OnThreadExiting(thread);
+                }
+            }
+            finally
+            {
+                machine.Dispatcher.Terminate(thread);
+                thread.HostExited.Set();
+                KThread.Detach();
+            }
+        }
+    }
+
     /// <summary>Stops every simulated thread. The machine cannot be used afterwards.</summary>
     public void Dispose()
     {

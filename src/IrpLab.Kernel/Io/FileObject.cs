@@ -26,7 +26,7 @@ public sealed class FileObject : KernelObject, IWaitableObject
         DeviceObject = device;
         FileName = fileName;
         Event = new KEvent(EventType.NotificationEvent, false);
-        LockEvent = new KEvent(EventType.SynchronizationEvent, true);
+        LockEvent = new KEvent(EventType.SynchronizationEvent, false);
         IsManaged = true;
     }
 
@@ -57,8 +57,12 @@ public sealed class FileObject : KernelObject, IWaitableObject
 
     internal Machine Machine { get; }
 
-    /// <summary>The per-file-object lock of synchronous I/O.</summary>
+    /// <summary>The per-file-object lock of synchronous I/O: a busy flag, a waiter count and an event to wait on.</summary>
     internal KEvent LockEvent { get; }
+
+    internal int LockBusy;
+
+    internal int LockWaiters;
 
     internal uint GrantedAccess;
 

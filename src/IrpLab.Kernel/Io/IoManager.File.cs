@@ -151,7 +151,7 @@ internal sealed partial class IoManager
         bool locked = false;
         if (fo.IsSynchronous)
         {
-            _machine.Dispatcher.Wait(t, [fo.LockEvent], WaitType.WaitAny, KProcessorMode.KernelMode, false, null);
+            AcquireFileObjectLock(t, fo, KProcessorMode.KernelMode, alertable: false);
             locked = true;
         }
 
@@ -164,11 +164,52 @@ internal sealed partial class IoManager
             fo.Flags |= FileObject.FO_CLEANUP_COMPLETE;
             if (locked)
             {
-                SetEventInternal(fo.LockEvent);
+                ReleaseFileObjectLock(fo);
             }
         }
 
         IoVerifier.AfterCleanup(_machine, fo);
+    }
+
+    /// <summary>
+    /// Takes the lock of a synchronous file object (IopLockFileObject): only one request at a time proceeds. The
+    /// wait is alertable iff the file object is (FO_ALERTABLE_IO); an interrupted wait returns STATUS_USER_APC or
+    /// STATUS_ALERTED without the lock.
+    /// </summary>
+    public NtStatus AcquireFileObjectLock(KThread t, FileObject fo, KProcessorMode mode, bool alertable)
+    {
+        if (Interlocked.CompareExchange(ref fo.LockBusy, 1, 0) == 0)
+        {
+            return NtStatus.STATUS_SUCCESS;
+        }
+
+        Interlocked.Increment(ref fo.LockWaiters);
+        try
+        {
+            while (Interlocked.CompareExchange(ref fo.LockBusy, 1, 0) != 0)
+            {
+                NtStatus status = _machine.Dispatcher.Wait(t, [fo.LockEvent], WaitType.WaitAny, mode, alertable, null);
+                if (status is NtStatus.STATUS_USER_APC or NtStatus.STATUS_ALERTED)
+                {
+                    return status;
+                }
+            }
+
+            return NtStatus.STATUS_SUCCESS;
+        }
+        finally
+        {
+            Interlocked.Decrement(ref fo.LockWaiters);
+        }
+    }
+
+    public void ReleaseFileObjectLock(FileObject fo)
+    {
+        Interlocked.Exchange(ref fo.LockBusy, 0);
+        if (Volatile.Read(ref fo.LockWaiters) > 0)
+        {
+            SetEventInternal(fo.LockEvent);
+        }
     }
 
     /// <summary>

@@ -429,14 +429,9 @@ internal sealed partial class IoManager
 
             DequeueThreadIrp(irp);
             KThread? requester = irp.Tail.Overlay.Thread;
-            if (irp.Overlay.AsynchronousParameters.UserApcRoutine is IoApcRoutine apc && !isCreate)
+            if (irp.Overlay.AsynchronousParameters.UserApcRoutine is not null && !isCreate)
             {
-                object? apcContext = irp.Overlay.AsynchronousParameters.UserApcContext;
-                IoStatusBlock block = irp.UserIosb ?? new IoStatusBlock { Status = status, Information = irp.IoStatus.Information };
-                if (requester is not null)
-                {
-                    _machine.Apcs.QueueUserApc(requester, () => apc(apcContext, block, 0));
-                }
+                QueueCompletionApc(irp, requester);
             }
             else if (fileObject?.CompletionPort is CompletionPort port && irp.Overlay.AsynchronousParameters.UserApcContext is not null
                 && !((fileObject.Flags & FileObject.FO_SKIP_COMPLETION_PORT) != 0 && !irp.PendingReturned && NtStatusClass.IsSuccess(status)))
@@ -478,6 +473,22 @@ internal sealed partial class IoManager
         }
 
         ReleaseIrp(irp);
+    }
+
+    /// <summary>
+    /// The native completion APC (ReadFileEx's routine): queued to the requesting thread, it calls
+    /// ApcRoutine(ApcContext, IoStatusBlock, 0) when that thread next waits alertably. (Its own method: the closure
+    /// must not be allocated on every completion.)
+    /// </summary>
+    private void QueueCompletionApc(Irp irp, KThread? requester)
+    {
+        IoApcRoutine apc = irp.Overlay.AsynchronousParameters.UserApcRoutine!;
+        object? apcContext = irp.Overlay.AsynchronousParameters.UserApcContext;
+        IoStatusBlock block = irp.UserIosb ?? new IoStatusBlock { Status = irp.IoStatus.Status, Information = irp.IoStatus.Information };
+        if (requester is not null)
+        {
+            _machine.Apcs.QueueUserApc(requester, () => apc(apcContext, block, 0));
+        }
     }
 
     private void CopyBack(Irp irp)

@@ -75,7 +75,7 @@ internal sealed partial class IoManager
             if (synchronous)
             {
                 bool alertable = (fo.Flags & FileObject.FO_ALERTABLE_IO) != 0;
-                NtStatus lockStatus = _machine.Dispatcher.Wait(t, [fo.LockEvent], WaitType.WaitAny, mode, alertable, null);
+                NtStatus lockStatus = AcquireFileObjectLock(t, fo, mode, alertable);
                 if (lockStatus is NtStatus.STATUS_USER_APC or NtStatus.STATUS_ALERTED)
                 {
                     return lockStatus;
@@ -132,7 +132,7 @@ internal sealed partial class IoManager
             {
                 if (synchronous)
                 {
-                    SetEventInternal(fo.LockEvent);
+                    ReleaseFileObjectLock(fo);
                 }
             }
         }

@@ -218,7 +218,10 @@ public sealed class KThread : DispatcherObject
         }
     }
 
-    internal void RunBody() => _body();
+    /// <summary>Makes the calling OS thread carry <paramref name="thread"/> (a host thread attached in real mode).</summary>
+    internal static void Attach(KThread thread) => t_current = thread;
+
+    internal static void Detach() => t_current = null;
 
     public override string ToString() => "thread " + Id + " \"" + Name + "\"";
 }

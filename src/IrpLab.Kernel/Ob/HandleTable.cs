@@ -32,7 +32,7 @@ internal sealed class HandleTable
     /// <summary>Adds a handle to <paramref name="obj"/>; the handle holds one reference and one handle count.</summary>
     public Handle Insert(KernelObject obj, uint grantedAccess, bool kernelHandle)
     {
-        _machine.Objects.AddHandleCount(obj);
+        ObjectManager.AddHandleCount(obj);
         int index;
         lock (_lock)
         {

@@ -182,30 +182,23 @@ internal sealed class ObjectManager
         return NtStatus.STATUS_SUCCESS;
     }
 
-    public void Reference(KernelObject obj)
-    {
-        lock (_lock)
-        {
-            obj.PointerCount++;
-        }
-    }
+    public static void Reference(KernelObject obj) => Interlocked.Increment(ref obj.PointerCount);
 
     /// <summary>Drops a reference; the last one deletes the object (for a file object: IRP_MJ_CLOSE).</summary>
     public void Dereference(KernelObject obj)
     {
-        bool delete;
-        lock (_lock)
+        int count;
+        do
         {
-            if (obj.PointerCount <= 0)
+            count = Volatile.Read(ref obj.PointerCount);
+            if (count <= 0)
             {
                 return;
             }
-
-            obj.PointerCount--;
-            delete = obj.PointerCount == 0 && obj.IsManaged;
         }
+        while (Interlocked.CompareExchange(ref obj.PointerCount, count - 1, count) != count);
 
-        if (delete)
+        if (count == 1 && obj.IsManaged)
         {
             if (obj.ParentDirectory is not null)
             {
@@ -216,13 +209,10 @@ internal sealed class ObjectManager
         }
     }
 
-    public void AddHandleCount(KernelObject obj)
+    public static void AddHandleCount(KernelObject obj)
     {
-        lock (_lock)
-        {
-            obj.HandleCount++;
-            obj.PointerCount++;
-        }
+        Interlocked.Increment(ref obj.HandleCount);
+        Interlocked.Increment(ref obj.PointerCount);
     }
 
     /// <summary>Creates a handle in <paramref name="process"/>'s table (kernel handles for the System process).</summary>
@@ -294,14 +284,7 @@ internal sealed class ObjectManager
             return NtStatus.STATUS_INVALID_HANDLE;
         }
 
-        bool lastHandle;
-        lock (_lock)
-        {
-            obj.HandleCount--;
-            lastHandle = obj.HandleCount == 0;
-        }
-
-        if (lastHandle)
+        if (Interlocked.Decrement(ref obj.HandleCount) == 0)
         {
             obj.OnLastHandleClosed();
         }

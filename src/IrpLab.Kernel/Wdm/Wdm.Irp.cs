@@ -366,7 +366,7 @@ public static partial class Wdm
     public static DeviceObject IoGetAttachedDeviceReference(DeviceObject DeviceObject)
     {
         DeviceObject top = IoManager.AttachedTop(DeviceObject);
-        KThread.Current.Machine.Objects.Reference(top);
+        ObjectManager.Reference(top);
         return top;
     }
 

@@ -51,7 +51,7 @@ public static partial class Wdm
     }
 
     /// <summary>ObReferenceObject.</summary>
-    public static void ObReferenceObject(KernelObject Object) => KThread.Current.Machine.Objects.Reference(Object);
+    public static void ObReferenceObject(KernelObject Object) => ObjectManager.Reference(Object);
 
     /// <summary>ObDereferenceObject: the last reference deletes the object.</summary>
     public static void ObDereferenceObject(KernelObject Object) => KThread.Current.Machine.Objects.Dereference(Object);

@@ -39,7 +39,7 @@ public static partial class Wdm
             created.CurrentRoutine = routineName;
             body();
         }, isService: false, start: false);
-        m.Objects.Reference(created);
+        ObjectManager.Reference(created);
         threadHandle = m.Objects.CreateHandle(caller.Process, created, desiredAccess == 0 ? THREAD_ALL_ACCESS : desiredAccess);
         m.Objects.Dereference(created);
         m.Scheduler.Start(created);
