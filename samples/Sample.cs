@@ -9,10 +9,13 @@ public static class SampleCatalog
     public static IReadOnlyList<Sample> All { get; } =
     [
         new("system-thread", "A system thread that prints once a second until unload", "000 (last part)", SystemThread.Host.Run),
-        new("async-ioctl", "Overlapped DeviceIoControl pended by the driver and completed by a system thread 5 s later", "000", AsyncIoctl.Host.Run),
+        new("async-ioctl", "Overlapped DeviceIoControl pended and completed by a system thread 5 s later; then a 2 s timeout and CancelIo", "000", AsyncIoctl.Host.Run),
         new("sync-completion-surprise", "The driver completes in dispatch: DeviceIoControl on an overlapped handle returns TRUE", "000", SyncCompletionSurprise.Host.Run),
         new("sync-read", "ReadFile on a synchronous handle blocks until the driver completes", "002 §2", SyncRead.Host.Run),
         new("overlapped-read", "ReadFile with an OVERLAPPED and an event on an overlapped handle", "002 §3", OverlappedRead.Host.Run),
+        new("readfileex-apc", "ReadFileEx: the completion routine runs as an APC in an alertable SleepEx", "002 §4", ReadFileExApc.Host.Run),
+        new("pending-irp-queue", "Reads queued in the driver's own list, all completed at IRP_MJ_CLEANUP", "002 IRP的异步完成", PendingIrpQueue.Host.Run),
+        new("cancel-routine", "IoSetCancelRoutine, then CancelIo from the app: the seed's CancelReadIRP", "002 取消IRP", CancelRoutine.Host.Run),
     ];
 
     public static Sample? Find(string name) => All.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase));

@@ -59,9 +59,32 @@ public static class App
         }
 
         ResetEvent(varObjectHandle);
+
+        // The second half of the story: a 2-second timeout, then CancelIo.
+        printf("Again, but this time I only wait 2 seconds...\n");
+        Array.Clear(testBuffer);
+        if (!DeviceIoControl(m_hFilter, Driver.IOCTL_FILTER_SEND_MYOWN_PACKET, request, (uint)request.Length, testBuffer, testBufferLength, ref bytesWritten, varOverLapped)
+            && GetLastError() == ERROR_IO_PENDING)
+        {
+            printf("Overlapped pending....\n");
+        }
+
+        bool cancelled = false;
+        if (WaitForSingleObject(varObjectHandle, 2000) == WAIT_TIMEOUT)
+        {
+            printf("timed out: CancelIo\n");
+            CancelIo(m_hFilter);
+
+            // A cancelled request still completes; wait for it before reusing the OVERLAPPED or the buffer.
+            uint transferred = 0;
+            bool ok = GetOverlappedResult(m_hFilter, varOverLapped, ref transferred, TRUE);
+            printf("GetOverlappedResult: %s, GetLastError() = %u (ERROR_OPERATION_ABORTED is %u)\n", ok ? "TRUE" : "FALSE", GetLastError(), ERROR_OPERATION_ABORTED);
+            cancelled = !ok && GetLastError() == ERROR_OPERATION_ABORTED;
+        }
+
         CloseHandle(varObjectHandle);
         CloseHandle(m_hFilter);
-        return result ? 0 : 1;
+        return result && cancelled ? 0 : 1;
     }
 }
 

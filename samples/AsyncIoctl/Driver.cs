@@ -68,33 +68,75 @@ public static class Driver
         KdPrint(("NDISLWF: The input length is %d, and inputdata is %s", InputBufferLength, Ansi.Text(InputBuffer, (int)InputBufferLength)));
         KdPrint("NDISLWF: I am waiting this io dispath\n");
 
-        // Mark it pending before the IRP becomes visible to the worker thread.
+        // Mark it pending before the IRP becomes visible to another context (the worker, the cancel routine).
         Status = STATUS_PENDING;
         IoMarkIrpPending(Irp);
+
+        // Added to the seed's driver so that CancelIo works: the worker waits on this event instead of sleeping.
+        var cancelled = new KEvent();
+        KeInitializeEvent(cancelled, NotificationEvent, FALSE);
+        Irp.Tail.Overlay.DriverContext[0] = cancelled;
+        IoSetCancelRoutine(Irp, OnCancel);
+        if (Irp.Cancel && IoSetCancelRoutine(Irp, null) is not null)
+        {
+            // Cancelled before the cancel routine was in place: we still own it.
+            Irp.IoStatus.Status = STATUS_CANCELLED;
+            Irp.IoStatus.Information = 0;
+            IoCompleteRequest(Irp, IO_NO_INCREMENT);
+            return Status;
+        }
+
         NtStatus threadStatus = PsCreateSystemThread(out Handle threadHandle, THREAD_ALL_ACCESS, null, null, null, printSomething, Irp);
         if (!NT_SUCCESS(threadStatus))
         {
             KdPrint("Fail to start a thread!\n");
-            Irp.IoStatus.Status = threadStatus;
-            IoCompleteRequest(Irp, IO_NO_INCREMENT);
-            return STATUS_PENDING;
+            if (IoSetCancelRoutine(Irp, null) is not null)
+            {
+                Irp.IoStatus.Status = threadStatus;
+                IoCompleteRequest(Irp, IO_NO_INCREMENT);
+            }
+
+            return Status;
         }
 
         ZwClose(threadHandle);
         return Status;
     }
 
+    /// <summary>
+    /// The cancel routine: called with the cancel spin lock held. It completes the IRP as cancelled and wakes the
+    /// worker, which then leaves the IRP alone (its IoSetCancelRoutine(Irp, NULL) returns NULL).
+    /// </summary>
+    public static void OnCancel(DeviceObject DeviceObject, Irp Irp)
+    {
+        IoReleaseCancelSpinLock(Irp.CancelIrql);
+        var cancelled = (KEvent)Irp.Tail.Overlay.DriverContext[0]!;
+        KdPrint("NDISLWF: the request was cancelled\n");
+        KeSetEvent(cancelled, 0, FALSE);
+        Irp.IoStatus.Status = STATUS_CANCELLED;
+        Irp.IoStatus.Information = 0;
+        IoCompleteRequest(Irp, IO_NO_INCREMENT);
+    }
+
     public static void printSomething(Irp pIrp)
     {
         byte[] pTestBuf = Ansi.Bytes("Hi Mon, I finish your request!\n");
         uint bufSize = (uint)pTestBuf.Length;
-        mySleepTimer(5);
-        KdPrint("NDISLWF: Five seconds,I have finished done something,hahhaha\n");
-        pIrp.IoStatus.Status = STATUS_SUCCESS;
-        byte[] OutputBuffer = pIrp.AssociatedIrp.SystemBuffer!;
-        RtlCopyMemory(OutputBuffer, pTestBuf, (int)bufSize);
-        pIrp.IoStatus.Information = bufSize;
-        IoCompleteRequest(pIrp, IO_NO_INCREMENT);
+        var cancelled = (KEvent)pIrp.Tail.Overlay.DriverContext[0]!;
+
+        // mySleepTimer(5), but a cancel ends the wait early.
+        NtStatus waited = KeWaitForSingleObject(cancelled, Executive, KernelMode, FALSE, RELATIVE(SECONDS(5)));
+        if (waited == STATUS_TIMEOUT && IoSetCancelRoutine(pIrp, null) is not null)
+        {
+            KdPrint("NDISLWF: Five seconds,I have finished done something,hahhaha\n");
+            pIrp.IoStatus.Status = STATUS_SUCCESS;
+            byte[] OutputBuffer = pIrp.AssociatedIrp.SystemBuffer!;
+            RtlCopyMemory(OutputBuffer, pTestBuf, (int)bufSize);
+            pIrp.IoStatus.Information = bufSize;
+            IoCompleteRequest(pIrp, IO_NO_INCREMENT);
+        }
+
+        // Otherwise the cancel routine owns the IRP and completes it: do not touch it.
         PsTerminateSystemThread(STATUS_SUCCESS);
     }
 

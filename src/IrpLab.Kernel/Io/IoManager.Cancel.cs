@@ -79,4 +79,80 @@ internal sealed partial class IoManager
 
         return true;
     }
+
+    /// <summary>
+    /// NtCancelIoFile's core: IoCancelIrp on each IRP of <paramref name="thread"/>'s list issued on this file object.
+    /// Returns how many were found. (Whether Windows then waits for them is UNCONFIRMED; like CancelIoEx, we do not:
+    /// the cancelled requests complete through the normal path with STATUS_CANCELLED.)
+    /// </summary>
+    public int CancelThreadFileIo(KThread thread, FileObject fo, IoStatusBlock? only)
+    {
+        int found = 0;
+        foreach (Irp irp in ThreadIrps(thread))
+        {
+            if (irp.Tail.Overlay.OriginalFileObject == fo && (only is null || ReferenceEquals(irp.UserIosb, only)))
+            {
+                found++;
+                CancelIrp(irp);
+            }
+        }
+
+        return found;
+    }
+
+    /// <summary>
+    /// The I/O a thread leaves behind when it exits (§7.7): every IRP on its list is cancelled, then the thread waits
+    /// for them, polling every 100 ms for at most five minutes (virtual time in deterministic mode). What is still
+    /// outstanding is then disassociated — it will complete silently — and an IO_DRIVER_CANCEL_TIMEOUT entry is
+    /// logged. Requests on files associated with a completion port are not tied to the thread (Vista+) and are left alone.
+    /// </summary>
+    public void CancelThreadIo(KThread thread)
+    {
+        if (thread.IrpListHead is null)
+        {
+            return;
+        }
+
+        foreach (Irp irp in ThreadIrps(thread))
+        {
+            if (irp.Tail.Overlay.OriginalFileObject?.CompletionPort is null)
+            {
+                CancelIrp(irp);
+            }
+        }
+
+        const long poll = -100 * MachineClock.TicksPerMillisecond;
+        for (int i = 0; i < 3000 && HasThreadBoundIrps(thread); i++)
+        {
+            _machine.Dispatcher.Wait(thread, [], WaitType.WaitAny, KProcessorMode.KernelMode, false, poll);
+        }
+
+        foreach (Irp irp in ThreadIrps(thread))
+        {
+            if (irp.Tail.Overlay.OriginalFileObject?.CompletionPort is not null)
+            {
+                continue;
+            }
+
+            DequeueThreadIrp(irp);
+            irp.Tail.Overlay.Thread = null;
+            irp.Disassociated = true;
+            string driver = irp.CurrentStackLocation?.DeviceObject?.DriverObject.Name ?? "a driver";
+            _machine.Trace.Record(TraceEventKind.VerifierWarning,
+                $"IO_DRIVER_CANCEL_TIMEOUT: {driver} did not complete cancelled {irp} of exiting {thread} within five minutes; the IRP was disassociated and will complete silently.");
+        }
+    }
+
+    private bool HasThreadBoundIrps(KThread thread)
+    {
+        foreach (Irp irp in ThreadIrps(thread))
+        {
+            if (irp.Tail.Overlay.OriginalFileObject?.CompletionPort is null)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 }

@@ -364,7 +364,7 @@ internal sealed partial class IoManager
             return;
         }
 
-        if (irp.Cancel && irp.Tail.Overlay.Thread is null && irp.Disassociated)
+        if (irp.Disassociated)
         {
             // The requester exited and the IRP was disassociated: clean up silently, no notification.
             FreeRequestResources(irp);
@@ -436,7 +436,16 @@ internal sealed partial class IoManager
             else if (fileObject?.CompletionPort is CompletionPort port && irp.Overlay.AsynchronousParameters.UserApcContext is not null
                 && !((fileObject.Flags & FileObject.FO_SKIP_COMPLETION_PORT) != 0 && !irp.PendingReturned && NtStatusClass.IsSuccess(status)))
             {
-                port.QueueIoPacket(fileObject.CompletionKey, irp.Overlay.AsynchronousParameters.UserApcContext, status, irp.IoStatus.Information);
+                KernelDispatcher d = _machine.Dispatcher;
+                lock (d.SyncRoot)
+                {
+                    port.Insert(d, new CompletionPacket(fileObject.CompletionKey, irp.Overlay.AsynchronousParameters.UserApcContext, status, irp.IoStatus.Information));
+                }
+
+                if (_machine.Trace.IsEnabled(TraceEventKind.CompletionPacket))
+                {
+                    _machine.Trace.Record(TraceEventKind.CompletionPacket, irp + " completion packet queued");
+                }
             }
         }
         else

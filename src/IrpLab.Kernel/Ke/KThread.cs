@@ -104,6 +104,23 @@ public sealed class KThread : DispatcherObject
 
     internal UserBuffer? CachedInputBuffer;
 
+    /// <summary>The completion port this thread removes packets from (it is "associated" with it).</summary>
+    internal CompletionPort? AssociatedPort;
+
+    /// <summary>Counted in the associated port's running threads.</summary>
+    internal bool CountedAsActive;
+
+    /// <summary>A packet handed straight to this thread by the port it waited on.</summary>
+    internal CompletionPacket PortPacket;
+
+    internal bool PortPacketValid;
+
+    /// <summary>Scratch space for batched port removals (GetQueuedCompletionStatusEx), reused.</summary>
+    internal CompletionPacket[]? PortScratch;
+
+    /// <summary>The port this thread is blocked in KeRemoveQueue on.</summary>
+    internal CompletionPort? WaitingOnPort;
+
     /// <summary>The head of this thread's IRP list (requests it issued that have not completed).</summary>
     internal Irp? IrpListHead;
 
@@ -201,6 +218,11 @@ public sealed class KThread : DispatcherObject
         {
             try
             {
+                if (!Machine.IsHalted && !Unwinding)
+                {
+                    Machine.Io.CancelThreadIo(this);
+                }
+
                 Process.OnThreadExiting(this);
             }
             catch (MachineHaltedException)

@@ -64,6 +64,7 @@ internal sealed class KernelDispatcher
                     objects[i].LinkWaitBlock(block);
                 }
 
+                thread.AssociatedPort?.OnAssociatedThreadBlocked(this, thread);
                 thread.WaitCount = objects.Length;
                 thread.WaitType = waitType;
                 thread.WaitMode = mode;
@@ -83,6 +84,14 @@ internal sealed class KernelDispatcher
             }
 
             Scheduler.Block(thread);
+            if (thread.AssociatedPort is CompletionPort port)
+            {
+                lock (SyncRoot)
+                {
+                    port.OnAssociatedThreadResumed(thread);
+                }
+            }
+
             NtStatus status = thread.WaitStatus;
             if (_machine.Trace.IsEnabled(TraceEventKind.WaitEnd))
             {
@@ -191,6 +200,72 @@ internal sealed class KernelDispatcher
         return true;
     }
 
+    /// <summary>
+    /// KeRemoveQueue for a completion port: takes a packet or waits for one (LIFO among waiters), with a timeout
+    /// and, for user mode, alertably. Returns STATUS_SUCCESS with the packet, STATUS_TIMEOUT, STATUS_USER_APC or
+    /// STATUS_ABANDONED (the port was closed).
+    /// </summary>
+    public NtStatus RemovePortPacket(KThread thread, CompletionPort port, bool alertable, long? dueTime, out CompletionPacket packet)
+    {
+        long? absoluteDue = ToInterruptTime(dueTime);
+        lock (SyncRoot)
+        {
+            ThrowIfHalted(thread);
+            if (port.RunDown)
+            {
+                packet = default;
+                return NtStatus.STATUS_ABANDONED;
+            }
+
+            if (port.TryRemove(thread, out packet))
+            {
+                return NtStatus.STATUS_SUCCESS;
+            }
+
+            if (absoluteDue is long due0 && due0 <= _machine.Clock.InterruptTime)
+            {
+                return NtStatus.STATUS_TIMEOUT;
+            }
+
+            if (alertable && _machine.Apcs.HasUserApc(thread))
+            {
+                return NtStatus.STATUS_USER_APC;
+            }
+
+            port.AddWaiter(thread);
+            thread.PortPacketValid = false;
+            thread.WaitCount = 0;
+            thread.WaitType = WaitType.WaitAny;
+            thread.WaitMode = KProcessorMode.UserMode;
+            thread.WaitAlertable = alertable;
+            thread.WaitStatus = NtStatus.STATUS_PENDING;
+            thread.WaitingOnPort = port;
+            thread.State = KThreadState.Waiting;
+            if (absoluteDue is long due)
+            {
+                Timers.Arm(thread.WaitTimer, due);
+                Scheduler.TimerArmed(due);
+            }
+        }
+
+        Scheduler.Block(thread);
+        lock (SyncRoot)
+        {
+            port.RemoveWaiter(thread);
+            thread.WaitingOnPort = null;
+            packet = thread.PortPacket;
+            bool got = thread.PortPacketValid;
+            thread.PortPacketValid = false;
+            NtStatus status = thread.WaitStatus;
+            if (status == NtStatus.STATUS_SUCCESS && !got)
+            {
+                return NtStatus.STATUS_TIMEOUT;
+            }
+
+            return status;
+        }
+    }
+
     /// <summary>Ends a thread's wait with <paramref name="status"/> and readies it (lock held).</summary>
     public void Unwait(KThread thread, NtStatus status)
     {
@@ -232,6 +307,7 @@ internal sealed class KernelDispatcher
             }
 
             thread.State = KThreadState.Terminated;
+            thread.AssociatedPort?.OnAssociatedThreadExited(this, thread);
             if (thread.OwnedMutexes is { Count: > 0 } owned)
             {
                 foreach (KMutex m in owned.ToArray())

@@ -56,6 +56,15 @@ public sealed class KProcess : DispatcherObject
         }
     }
 
+    /// <summary>Every thread of the process, exited ones included (their left-over IRPs can still be cancelled).</summary>
+    internal KThread[] AllThreads()
+    {
+        lock (_threads)
+        {
+            return [.. _threads];
+        }
+    }
+
     /// <summary>
     /// Runs on a thread's carrier as it exits. When the main thread of a user process exits (ExitProcess), the
     /// other threads are terminated and waited for, then the handle table is run down in this thread's context
