@@ -1,7 +1,10 @@
 namespace IrpLab.Samples;
 
-/// <summary>A runnable example: a driver, an application, and the host steps that tie them together.</summary>
-public sealed record Sample(string Name, string Title, string Seed, Action<Machine> Run);
+/// <summary>
+/// A runnable example: a driver, an application, and the host steps that tie them together. Run returns the
+/// application's exit code: 0 when everything the story promises was observed.
+/// </summary>
+public sealed record Sample(string Name, string Title, string Seed, Func<Machine, int> Run);
 
 /// <summary>Every sample, by name.</summary>
 public static class SampleCatalog

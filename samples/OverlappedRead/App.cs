@@ -39,10 +39,11 @@ public static class App
 /// <summary>Loads HelloDDK, runs the app, unloads.</summary>
 public static class Host
 {
-    public static void Run(Machine machine)
+    public static int Run(Machine machine)
     {
         machine.LoadDriver("HelloDDK", HelloDdk.Driver.DriverEntry);
-        machine.Run("app", App.Main);
+        int exit = machine.Run("app", App.Main);
         machine.UnloadDriver("HelloDDK");
+        return exit;
     }
 }

@@ -38,10 +38,11 @@ public static class App
 /// <summary>Loads the driver, runs the app, unloads the driver.</summary>
 public static class Host
 {
-    public static void Run(Machine machine)
+    public static int Run(Machine machine)
     {
         machine.LoadDriver("Surprise", Driver.DriverEntry);
-        machine.Run("app", App.Main);
+        int exit = machine.Run("app", App.Main);
         machine.UnloadDriver("Surprise");
+        return exit;
     }
 }

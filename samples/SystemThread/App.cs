@@ -17,10 +17,11 @@ public static class App
 /// <summary>Loads the driver, runs the app, unloads the driver (KmdManager's role in the seed).</summary>
 public static class Host
 {
-    public static void Run(Machine machine)
+    public static int Run(Machine machine)
     {
         machine.LoadDriver("SysThread", Driver.DriverEntry);
-        machine.Run("app", App.Main);
+        int exit = machine.Run("app", App.Main);
         machine.UnloadDriver("SysThread");
+        return exit;
     }
 }

@@ -71,7 +71,12 @@ runCommand.SetAction(parse =>
     int exitCode = 0;
     try
     {
-        sample.Run(machine);
+        int appExit = sample.Run(machine);
+        if (appExit != 0)
+        {
+            Console.WriteLine($"-- the application exited with {appExit}: it did not observe what the sample promises");
+            exitCode = 1;
+        }
     }
     catch (BugCheckException ex)
     {
