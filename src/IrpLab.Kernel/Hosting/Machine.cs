@@ -327,10 +327,14 @@ public sealed class Machine : IDisposable
             _ => NtStatus.STATUS_CLR_EXCEPTION,
         };
         string where = thread.CurrentRoutine is null ? "driver code" : thread.CurrentDriver + "!" + thread.CurrentRoutine;
+
+        // The faulting address is a pseudo address from the machine's counter: a runtime string hash would differ
+        // from one process to the next and break "same seed, same bytes".
+        ulong address = 0xFFFF_A000_0000_0000UL + ((ulong)NextDebugId() << 4);
         throw RaiseBugCheck(
             code,
             (uint)exceptionCode,
-            (ulong)(uint)(where.GetHashCode(StringComparison.Ordinal)),
+            address,
             0,
             0,
             $"{where} threw {ex.GetType().Name}: {ex.Message} Driver code must not let exceptions escape; on Windows this is a crash.",
