@@ -497,4 +497,29 @@ public sealed class Kernel32WaitTests
         // The machine goes on.
         Assert.Equal(5, machine.Run("next", () => 5));
     }
+
+    [Fact]
+    public void CreateEvent_GlobalAndLocalPrefixes_NameObjectsInTheSessionNamespace()
+    {
+        using Machine machine = TestMachine.Deterministic();
+        machine.Run("app", () =>
+        {
+            // Kernel object namespaces: "Global\" and "Local\" prefixes are part of the Win32 naming rules.
+            Handle global = CreateEvent(null, TRUE, FALSE, "Global\\IrpLabShared");
+            Assert.NotEqual(NULL, global);
+            Assert.Equal(ERROR_SUCCESS, GetLastError());
+            Handle again = CreateEvent(null, TRUE, FALSE, "Global\\IrpLabShared");
+            Assert.Equal(ERROR_ALREADY_EXISTS, GetLastError());
+            SetEvent(global);
+            Assert.Equal(WAIT_OBJECT_0, WaitForSingleObject(again, 0));
+
+            // An unprefixed name is a Local name.
+            Handle local = CreateEvent(null, TRUE, FALSE, "Local\\IrpLabMine");
+            Assert.NotEqual(NULL, local);
+            Handle plain = CreateEvent(null, TRUE, FALSE, "IrpLabMine");
+            Assert.Equal(ERROR_ALREADY_EXISTS, GetLastError());
+            SetEvent(local);
+            Assert.Equal(WAIT_OBJECT_0, WaitForSingleObject(plain, 0));
+        });
+    }
 }

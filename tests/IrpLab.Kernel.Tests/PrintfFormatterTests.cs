@@ -35,6 +35,12 @@ public sealed class PrintfFormatterTests
     [InlineData("%lld", 9_000_000_000L, "9000000000")]
     [InlineData("%zu", 17, "17")]
     [InlineData("%ws", "wide", "wide")]
+    [InlineData("%+05d", 42, "+0042")]
+    [InlineData("% 05d", 42, " 0042")]
+    [InlineData("% d", 42, " 42")]
+    [InlineData("%#06x", 255, "0x00ff")]
+    [InlineData("%#010X", 0xBEEF, "0X0000BEEF")]
+    [InlineData("%-#6x|", 255, "0xff  |")]
     public void Format_OneConversion_MatchesC(string format, object argument, string expected)
     {
         Assert.Equal(expected, Crt.Format(format, argument));
