@@ -133,6 +133,39 @@ public sealed class SpinLockTests
         Assert.Equal((0x40ul, (ulong)PASSIVE_LEVEL, spinLock.DebugAddress(machine)), (bc.Parameter1, bc.Parameter2, bc.Parameter3));
     }
 
+    [Fact]
+    public void KeReleaseSpinLock_IrqlChangedWhileHeld_BugChecks0xC4Subcode0x32()
+    {
+        using Machine machine = TestMachine.Deterministic();
+        var spinLock = new KSpinLock();
+        BugCheckInfo bc = machine.ExpectBugCheck(() =>
+        {
+            KeAcquireSpinLock(spinLock, out byte old);
+            KeLowerIrql(APC_LEVEL);
+            KeReleaseSpinLock(spinLock, old);
+        });
+
+        // A.1.1: 0x32 | IRQL | spin lock | 0: KeReleaseSpinLock at IRQL ≠ DISPATCH_LEVEL.
+        Assert.Equal(0xC4u, bc.Code);
+        Assert.Equal((0x32ul, (ulong)APC_LEVEL, spinLock.DebugAddress(machine)), (bc.Parameter1, bc.Parameter2, bc.Parameter3));
+    }
+
+    [Fact]
+    public void KeAcquireSpinLock_AboveDispatch_BugChecks0xC4Subcode0x42()
+    {
+        using Machine machine = TestMachine.Deterministic();
+        var spinLock = new KSpinLock();
+        BugCheckInfo bc = machine.ExpectBugCheck(() =>
+        {
+            KeRaiseIrql(HIGH_LEVEL, out _);
+            KeAcquireSpinLock(spinLock, out _);
+        });
+
+        // A.1.1: 0x42 | IRQL | spin lock | 0.
+        Assert.Equal(0xC4u, bc.Code);
+        Assert.Equal((0x42ul, (ulong)HIGH_LEVEL, spinLock.DebugAddress(machine)), (bc.Parameter1, bc.Parameter2, bc.Parameter3));
+    }
+
     // ------------------------------------------------------------------ mutual exclusion over many seeds
 
     [Theory]
