@@ -66,7 +66,28 @@ public sealed class ApiListingTests
         Assert.DoesNotContain(lines, l => l.Contains("KernelDispatcher", StringComparison.Ordinal));
     }
 
-    private static string SourceDirectory([CallerFilePath] string path = "") => Path.GetDirectoryName(path)!;
+    /// <summary>
+    /// This test project's source directory: where the compiler saw this file, or, when the build mapped source
+    /// paths (deterministic CI builds), found by walking up from the output directory to IrpLab.slnx.
+    /// </summary>
+    private static string SourceDirectory([CallerFilePath] string path = "")
+    {
+        string? direct = Path.GetDirectoryName(path);
+        if (direct is not null && Directory.Exists(direct))
+        {
+            return direct;
+        }
+
+        for (DirectoryInfo? d = new(AppContext.BaseDirectory); d is not null; d = d.Parent)
+        {
+            if (File.Exists(Path.Combine(d.FullName, "IrpLab.slnx")))
+            {
+                return Path.Combine(d.FullName, "tests", "IrpLab.Kernel.Tests");
+            }
+        }
+
+        throw new DirectoryNotFoundException("Cannot find the test project's source directory from " + AppContext.BaseDirectory);
+    }
 }
 
 /// <summary>Writes the public surface of an assembly as sorted text, one line per type and member.</summary>
