@@ -385,10 +385,14 @@ public sealed class Machine : IDisposable
         };
         string? routine = thread.CurrentCallback?.Method.Name ?? thread.CurrentRoutine;
         string where = routine is null ? "driver code" : thread.CurrentDriver + "!" + routine;
+
+        // The faulting address is a pseudo address from the machine's counter: a runtime string hash would differ
+        // from one process to the next and break "same seed, same bytes".
+        ulong address = 0xFFFF_A000_0000_0000UL + ((ulong)NextDebugId() << 4);
         throw RaiseBugCheck(
             code,
             (uint)exceptionCode,
-            (ulong)(uint)(where.GetHashCode(StringComparison.Ordinal)),
+            address,
             0,
             0,
             $"{where} threw {ex.GetType().Name}: {ex.Message} Driver code must not let exceptions escape; on Windows this is a crash.",

@@ -41,11 +41,8 @@ internal sealed class KernelDispatcher
                     return satisfied;
                 }
 
-                if (absoluteDue is long due0 && due0 <= _machine.Clock.InterruptTime)
-                {
-                    return NtStatus.STATUS_TIMEOUT;
-                }
-
+                // Alertability before the timeout (ReactOS KiCheckAlertability): a poll such as SleepEx(0, TRUE)
+                // delivers the queued user APCs.
                 if (alertable && mode == KProcessorMode.UserMode && _machine.Apcs.HasUserApc(thread))
                 {
                     return NtStatus.STATUS_USER_APC;
@@ -54,6 +51,11 @@ internal sealed class KernelDispatcher
                 if (mode == KProcessorMode.UserMode && thread.TerminationRequested)
                 {
                     return NtStatus.STATUS_THREAD_IS_TERMINATING;
+                }
+
+                if (absoluteDue is long due0 && due0 <= _machine.Clock.InterruptTime)
+                {
+                    return NtStatus.STATUS_TIMEOUT;
                 }
 
                 for (int i = 0; i < objects.Length; i++)
@@ -348,8 +350,10 @@ internal sealed class KernelDispatcher
 
         if (t < 0)
         {
+            // An interval past the end of the clock (Sleep(INFINITE) passes long.MinValue) never expires: no timer,
+            // rather than one at long.MaxValue that virtual time would jump to, or a due time that wraps negative.
             long now = _machine.Clock.InterruptTime;
-            return t == long.MinValue ? long.MaxValue : now - t;
+            return now > long.MaxValue + t ? null : now - t;
         }
 
         return t - _machine.Clock.BootSystemTime;

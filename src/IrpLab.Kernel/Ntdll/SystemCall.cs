@@ -33,7 +33,7 @@ internal static class SystemCall
                 // IRQL_GT_ZERO_AT_SYSTEM_SERVICE: a driver left the IRQL raised.
                 byte irql = t.Irql;
                 t.Irql = IrqlLevel.Passive;
-                throw t.Machine.RaiseBugCheck(0x4A, 0, irql, 0, 0,
+                throw t.Machine.RaiseBugCheck(BugCheckCatalogue.IRQL_GT_ZERO_AT_SYSTEM_SERVICE, 0, irql, 0, 0,
                     $"A system call returned to user mode at {IrqlLevel.Name(irql)}: a driver routine raised the IRQL (or acquired a spin lock) and did not lower it.");
             }
 

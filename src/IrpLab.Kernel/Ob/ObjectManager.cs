@@ -24,6 +24,11 @@ internal sealed class ObjectManager
         _root.TryAdd("??", new SymbolicLinkObject("\\GLOBAL??") { ObjectName = "??" });
         _root.TryAdd("DosDevices", new SymbolicLinkObject("\\??") { ObjectName = "DosDevices" });
         Insert("\\GLOBAL??\\Global", new SymbolicLinkObject("\\GLOBAL??"));
+
+        // Win32 names "Global\X" and "Local\X" resolve through links in \BaseNamedObjects. The machine has one
+        // session, so both lead back to \BaseNamedObjects, as they do for a session-0 process.
+        Insert("\\BaseNamedObjects\\Global", new SymbolicLinkObject("\\BaseNamedObjects"));
+        Insert("\\BaseNamedObjects\\Local", new SymbolicLinkObject("\\BaseNamedObjects"));
     }
 
     private void AddDirectory(string name)

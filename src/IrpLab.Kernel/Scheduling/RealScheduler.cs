@@ -85,6 +85,12 @@ internal sealed class RealScheduler : Scheduler
 
         foreach (KThread t in threads)
         {
+            if (t.OsThread is null)
+            {
+                // Never started (a hosting call refused by a stopped machine): no carrier will ever signal it.
+                continue;
+            }
+
             // A thread spinning in user code without entering the kernel cannot be unwound; give up on it.
             t.HostExited.Wait(TimeSpan.FromSeconds(5));
         }

@@ -119,8 +119,14 @@ internal static class PrintfFormatter
                 }
                 else if (zero && precision < 0 && conv is not ('s' or 'S' or 'c'))
                 {
-                    bool neg = body.StartsWith('-') || body.StartsWith('+');
-                    body = neg ? body[0] + body[1..].PadLeft(width - 1, '0') : body.PadLeft(width, '0');
+                    // The zeros go after the sign (or space) and after a 0x prefix: "% 05d" → " 0042", "%#06x" → "0x00ff".
+                    int prefix = body.Length > 0 && body[0] is '-' or '+' or ' ' ? 1 : 0;
+                    if (alt && conv is 'x' or 'X')
+                    {
+                        prefix += 2;
+                    }
+
+                    body = body[..prefix] + body[prefix..].PadLeft(width - prefix, '0');
                 }
                 else
                 {

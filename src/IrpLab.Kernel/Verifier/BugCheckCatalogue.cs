@@ -32,6 +32,7 @@ public static class BugCheckCatalogue
     public const uint DRIVER_VERIFIER_IOMANAGER_VIOLATION = 0xC9;
     public const uint DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS = 0xCE;
     public const uint DRIVER_IRQL_NOT_LESS_OR_EQUAL = 0xD1;
+    public const uint IRQL_GT_ZERO_AT_SYSTEM_SERVICE = 0x4A;
 
     private static readonly Dictionary<uint, BugCheckDefinition> s_definitions = Build();
 
@@ -90,9 +91,9 @@ public static class BugCheckCatalogue
             new(DRIVER_IRQL_NOT_LESS_OR_EQUAL, nameof(DRIVER_IRQL_NOT_LESS_OR_EQUAL),
                 "memory referenced", "IRQL", "0 read / 1 write / 8 execute", "referencing address",
                 "A driver touched pageable or invalid memory at DISPATCH_LEVEL or above."),
-            new(0x4A, "IRQL_GT_ZERO_AT_SYSTEM_SERVICE",
-                "address of the system call", "IRQL", "0", "0",
-                "A thread returned to user mode from a system call with the IRQL still raised."),
+            new(IRQL_GT_ZERO_AT_SYSTEM_SERVICE, nameof(IRQL_GT_ZERO_AT_SYSTEM_SERVICE),
+                "address of the system-call routine", "current IRQL", "0", "0",
+                "A thread returned to user mode from a system call with the IRQL still above PASSIVE_LEVEL."),
             new(IrpLabBugChecks.IRP_QUEUED_AFTER_CLEANUP, nameof(IrpLabBugChecks.IRP_QUEUED_AFTER_CLEANUP),
                 "IRP", "file object", "device object", "0",
                 "IrpLab: an IRP of a file object was still queued in the driver after its IRP_MJ_CLEANUP completed; the driver must complete every IRP it holds for that file object in its cleanup routine."),

@@ -272,7 +272,8 @@ public static partial class Wdm
 
         KernelChecks.CheckWaitIrql(t, Count > 0 ? Object[0] : null, Timeout);
         t.Machine.Scheduler.Yield(t, SchedulingPointKind.Wait);
-        return t.Machine.Dispatcher.Wait(t, Object.AsSpan(0, Count), WaitType, WaitMode, Alertable, Timeout);
+        // A read-only span: the array may be a covariant KThread[] or KEvent[], where a writable span would throw.
+        return t.Machine.Dispatcher.Wait(t, new ReadOnlySpan<DispatcherObject>(Object, 0, Count), WaitType, WaitMode, Alertable, Timeout);
     }
 
     /// <summary>
