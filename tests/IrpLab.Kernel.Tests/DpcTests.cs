@@ -372,7 +372,7 @@ public sealed class DpcTests
 
         Assert.Contains("\"stuck\"", ex.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("\"DPC", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("idle service threads", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("idle service thread", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -393,6 +393,79 @@ public sealed class DpcTests
         Assert.Contains(nameof(ProbeDpc), queued.Text, StringComparison.Ordinal);
         Assert.Equal(DISPATCH_LEVEL, executed.Irql);
         Assert.True(executed.Sequence > queued.Sequence);
+    }
+
+    private sealed class Spinner
+    {
+        public readonly KEvent Started = new();
+        public readonly KEvent Tick = new();
+        public volatile bool Release;
+    }
+
+    /// <summary>A DPC that keeps its processor (with scheduling points) until released.</summary>
+    private static void SpinningDpc(KDpc Dpc, object? DeferredContext, object? SystemArgument1, object? SystemArgument2)
+    {
+        var spinner = (Spinner)DeferredContext!;
+        KeSetEvent(spinner.Started, 0, FALSE);
+        while (!spinner.Release)
+        {
+            KeSetEvent(spinner.Tick, 0, FALSE);
+        }
+    }
+
+    private static void QueuedBehindDpc(KDpc Dpc, object? DeferredContext, object? SystemArgument1, object? SystemArgument2)
+    {
+    }
+
+    private static void LoadDriverWithBusyDpcs(Machine m, bool cleanUpInUnload)
+    {
+        var spinner = new Spinner();
+        KDpc busy = new(), queued = new();
+        KmTest.RunAsDriver(m, "DpcDrv", driver =>
+        {
+            KeInitializeEvent(spinner.Started, NotificationEvent, FALSE);
+            KeInitializeEvent(spinner.Tick, SynchronizationEvent, FALSE);
+            KeInitializeDpc(busy, SpinningDpc, spinner);
+            KeInitializeDpc(queued, QueuedBehindDpc, null);
+            KeSetTargetProcessorDpc(busy, 1);
+            KeSetTargetProcessorDpc(queued, 1);
+            driver.DriverUnload = _ =>
+            {
+                KeInsertQueueDpc(busy, null, null);
+                KeWaitForSingleObject(spinner.Started, Executive, KernelMode, FALSE, null);
+
+                // Processor 1's DPC thread is busy with the spinning DPC: this one stays queued behind it.
+                KeInsertQueueDpc(queued, null, null);
+                if (cleanUpInUnload)
+                {
+                    spinner.Release = true;
+                    KeFlushQueuedDpcs();
+                }
+            };
+        });
+    }
+
+    [Fact]
+    public void DriverUnload_WithADpcQueuedAndOneRunning_BugChecksCE()
+    {
+        using Machine m = KmTest.Machine(processors: 2);
+        LoadDriverWithBusyDpcs(m, cleanUpInUnload: false);
+        BugCheckInfo bc = KmTest.BugCheck(() => m.UnloadDriver("DpcDrv"));
+        Assert.Equal(BugCheckCatalogue.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, bc.Code);
+        Assert.Equal("DpcDrv", bc.FaultingDriver);
+        Assert.Contains("DPC " + nameof(SpinningDpc), bc.Diagnosis, StringComparison.Ordinal);
+        Assert.Contains("still running", bc.Diagnosis, StringComparison.Ordinal);
+        Assert.Contains("DPC " + nameof(QueuedBehindDpc), bc.Diagnosis, StringComparison.Ordinal);
+        Assert.Contains("queued", bc.Diagnosis, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void DriverUnload_FlushesItsDpcs_UnloadsCleanly()
+    {
+        using Machine m = KmTest.Machine(processors: 2);
+        LoadDriverWithBusyDpcs(m, cleanUpInUnload: true);
+        Assert.Equal(STATUS_SUCCESS, m.UnloadDriver("DpcDrv"));
+        Assert.Null(m.BugCheck);
     }
 
     private static string[] RunPingPong(ulong seed)

@@ -218,7 +218,8 @@ internal sealed class DeterministicScheduler : Scheduler
 
         if (idleServices > 0)
         {
-            b.Append("  (").Append(idleServices).AppendLine(" idle service threads: DPC, interrupt and worker threads with nothing queued)");
+            b.Append("  (").Append(idleServices).Append(idleServices == 1 ? " idle service thread" : " idle service threads")
+                .AppendLine(": DPC, interrupt and worker threads with nothing queued)");
         }
 
         return b.ToString();
