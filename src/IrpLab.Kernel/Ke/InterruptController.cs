@@ -24,7 +24,7 @@ internal interface IInterruptLine
 internal sealed class InterruptController
 {
     /// <summary>Back-to-back deliveries of a still-asserted level-sensitive line before HARDWARE_INTERRUPT_STORM.</summary>
-    public const int StormLimit = 1000;
+    public const int StormLimit = 250;
 
     private readonly Machine _machine;
     private readonly Dictionary<uint, VectorState> _vectors = [];
@@ -112,6 +112,10 @@ internal sealed class InterruptController
                 KThread? thread = null;
                 thread = _machine.CreateThread(_machine.SystemProcess, "Interrupt" + processor, () => RunIsrThread(thread!, queue),
                     isService: true, start: false);
+
+                // Raised from the start (see RunIsrThread), so even its first run needs no free processor.
+                thread.Irql = IrqlLevel.High;
+                thread.Processor = processor;
                 queue.Thread = thread;
                 created = thread;
             }
@@ -249,8 +253,6 @@ internal sealed class InterruptController
     /// </summary>
     private void RunIsrThread(KThread thread, IsrQueue queue)
     {
-        thread.Irql = IrqlLevel.High;
-        thread.Processor = queue.Processor;
         while (true)
         {
             ServiceWakeObject.WaitForWork(thread, queue.WaitObjects);
