@@ -399,4 +399,50 @@ public sealed class InterruptTests
         Assert.Equal(expectedCalls, calls.Count);
         Assert.Equal("first", calls[0]);
     }
+
+    [Fact]
+    public void DeviceOperation_RealMode_IsrAndDpcForIsrRun()
+    {
+        using var m = new Machine(new MachineOptions { Deterministic = false, Processors = 2 });
+        var hardware = new SimulatedDevice(m, "dev0", Vector, operationTime: 0);
+        Extension pdx = LoadDriver(m, hardware);
+        m.RunKernel("app", () =>
+        {
+            WRITE_REGISTER_ULONG(hardware.Registers + SimulatedDevice.DataRegister, 7);
+            WRITE_REGISTER_ULONG(hardware.Registers + SimulatedDevice.ControlRegister, SimulatedDevice.ControlStart | SimulatedDevice.ControlInterruptEnable);
+            KeWaitForSingleObject(pdx.DpcDone, Executive, KernelMode, FALSE, null);
+        });
+
+        Assert.Equal(1, pdx.IsrRuns);
+        Assert.Equal(~7u, pdx.LastResult);
+        Assert.Equal(DISPATCH_LEVEL, pdx.DpcIrql);
+        Assert.Equal(STATUS_SUCCESS, m.UnloadDriver("HwDrv"));
+    }
+
+    private static string[] RunDeviceTwice(ulong seed)
+    {
+        using Machine m = KmTest.Machine(seed, verbose: true);
+        var hardware = new SimulatedDevice(m, "dev0", Vector);
+        Extension pdx = LoadDriver(m, hardware);
+        m.RunKernel("app", () =>
+        {
+            for (uint i = 0; i < 2; i++)
+            {
+                WRITE_REGISTER_ULONG(hardware.Registers + SimulatedDevice.DataRegister, i);
+                WRITE_REGISTER_ULONG(hardware.Registers + SimulatedDevice.ControlRegister, SimulatedDevice.ControlStart | SimulatedDevice.ControlInterruptEnable);
+                KeWaitForSingleObject(pdx.DpcDone, Executive, KernelMode, FALSE, null);
+                DbgPrint("operation %d done at %d\n", i, (long)KeQueryInterruptTime());
+            }
+        });
+        m.UnloadDriver("HwDrv");
+        return m.Trace.Events.Select(e => e.ToString()).ToArray();
+    }
+
+    [Fact]
+    public void DeviceOperations_SameSeed_IdenticalTrace()
+    {
+        string[] first = RunDeviceTwice(9);
+        Assert.Equal(first, RunDeviceTwice(9));
+        Assert.Contains(first, line => line.Contains("operation 1 done at 20000", StringComparison.Ordinal));
+    }
 }

@@ -342,4 +342,28 @@ public sealed class TimerTests
         Assert.Equal(STATUS_SUCCESS, m.UnloadDriver("TimerDrv"));
         Assert.Null(m.BugCheck);
     }
+
+    [Fact]
+    public void KeSetTimer_RealModeDueNow_SignalsAndRunsItsDpc()
+    {
+        using var m = new Machine(new MachineOptions { Deterministic = false, Processors = 2 });
+        var timer = new KTimer();
+        var dpc = new KDpc();
+        var ran = new KEvent();
+        NtStatus status = STATUS_PENDING;
+        m.RunKernel("test", () =>
+        {
+            KeInitializeTimer(timer);
+            KeInitializeEvent(ran, NotificationEvent, FALSE);
+            KeInitializeDpc(dpc, (d, c, a1, a2) => KeSetEvent(ran, 0, FALSE), null);
+
+            // An absolute due time in the past: the timer expires at once.
+            KeSetTimer(timer, 0, dpc);
+            status = KeWaitForSingleObject(timer, Executive, KernelMode, FALSE, null);
+            KeWaitForSingleObject(ran, Executive, KernelMode, FALSE, null);
+        });
+
+        Assert.Equal(STATUS_SUCCESS, status);
+        Assert.Null(m.BugCheck);
+    }
 }

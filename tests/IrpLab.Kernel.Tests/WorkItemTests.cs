@@ -405,4 +405,26 @@ public sealed class WorkItemTests
         Assert.All(seen, d => Assert.Same(device, d));
         Assert.Null(m.BugCheck);
     }
+
+    [Fact]
+    public void IoQueueWorkItem_RealMode_RunsTheRoutine()
+    {
+        using var m = new Machine(new MachineOptions { Deterministic = false, Processors = 2 });
+        var done = new KEvent();
+        byte irql = 0xFF;
+        KmTest.RunAsDriver(m, "WorkDrv", driver =>
+        {
+            KeInitializeEvent(done, NotificationEvent, FALSE);
+            IoWorkItem item = IoAllocateWorkItem(CreateDevice(driver));
+            IoQueueWorkItem(item, (d, c) =>
+            {
+                irql = KeGetCurrentIrql();
+                KeSetEvent(done, 0, FALSE);
+            }, CriticalWorkQueue, null);
+            KeWaitForSingleObject(done, Executive, KernelMode, FALSE, null);
+        });
+
+        Assert.Equal(PASSIVE_LEVEL, irql);
+        Assert.Null(m.BugCheck);
+    }
 }
