@@ -272,6 +272,8 @@ public sealed class InterruptTests
         Assert.Equal(pdx.Interrupt.DebugAddress(m), bc.Parameter3);
         Assert.Equal(1UL, bc.Parameter4);
         Assert.Contains("does not acknowledge", bc.Diagnosis, StringComparison.Ordinal);
+        Assert.Equal("HwDrv", bc.FaultingDriver);
+        Assert.Equal(nameof(Isr), bc.FaultingRoutine);
     }
 
     [Theory]

@@ -314,6 +314,8 @@ internal sealed class InterruptController
 
         if (vector.Storm >= StormLimit)
         {
+            thread.CurrentDriver = first!.OwnerDriver;
+            thread.CurrentRoutine = first.RoutineName;
             throw _machine.RaiseBugCheck(BugCheckCatalogue.HARDWARE_INTERRUPT_STORM, first!.DebugAddress(_machine),
                 first.ServiceContext is KernelObject k ? k.DebugAddress(_machine) : 0, first.DebugAddress(_machine),
                 queue.Chain.Count > 1 ? 2u : 1u,
