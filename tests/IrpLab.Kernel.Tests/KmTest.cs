@@ -3,7 +3,7 @@ using static IrpLab.NtStatus;
 namespace IrpLab.Tests;
 
 /// <summary>
-/// Helpers for kernel-mode tests in the spirit of ReactOS kmtests: a deterministic machine, a body that runs as a
+/// Support for kernel-mode tests in the spirit of ReactOS kmtests: a deterministic machine, a body that runs as a
 /// driver (so that timers, DPCs and work items are attributed to it), and bug-check capture.
 /// </summary>
 internal static class KmTest
