@@ -70,6 +70,12 @@ public sealed class Machine : IDisposable
 
         Trace = new Trace(this, Options.RecentTraceCapacity, Options.CaptureTrace, Options.TraceLevel);
         SystemProcess = new KProcess(this, NextClientId(), "System", isSystem: true);
+
+        // Service threads (DPC, interrupt, worker) are created when first needed.
+        Dpcs = new DpcManager(this);
+        TimerObjects = new TimerManager(this);
+        Workers = new ExWorkerPool(this);
+        Interrupts = new InterruptController(this);
     }
 
     public MachineOptions Options { get; }
@@ -112,6 +118,14 @@ public sealed class Machine : IDisposable
     internal IoManager Io { get; }
 
     internal ApcManager Apcs { get; }
+
+    internal DpcManager Dpcs { get; }
+
+    internal TimerManager TimerObjects { get; }
+
+    internal ExWorkerPool Workers { get; }
+
+    internal InterruptController Interrupts { get; }
 
     internal SplitMix64 RealRandom { get; }
 

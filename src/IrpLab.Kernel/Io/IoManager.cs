@@ -88,6 +88,7 @@ internal sealed partial class IoManager
             unload(driver);
             return NtStatus.STATUS_SUCCESS;
         });
+        DriverUnloadChecks.AfterUnloadRoutine(_machine, driver);
         driver.Unloaded = true;
         lock (_drivers)
         {

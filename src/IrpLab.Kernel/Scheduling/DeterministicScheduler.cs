@@ -201,15 +201,32 @@ internal sealed class DeterministicScheduler : Scheduler
     internal string DescribeThreads()
     {
         var b = new StringBuilder();
+        int idleServices = 0;
         foreach (KThread t in Machine.LiveThreads())
         {
+            if (ServiceWakeObject.IsIdle(t))
+            {
+                // An idle DPC, interrupt or worker thread waits for work, not for another thread.
+                idleServices++;
+                continue;
+            }
+
             b.Append("  thread ").Append(t.Id).Append(" \"").Append(t.Name).Append("\" (")
                 .Append(t.Process.Name).Append("): ");
             b.AppendLine(t.State == KThreadState.Waiting ? "waits on " + t.DescribeWait() : t.State.ToString());
         }
 
+        if (idleServices > 0)
+        {
+            b.Append("  (").Append(idleServices).Append(idleServices == 1 ? " idle service thread" : " idle service threads")
+                .AppendLine(": DPC, interrupt and worker threads with nothing queued)");
+        }
+
         return b.ToString();
     }
+
+    /// <summary>Whether a thread at DISPATCH_LEVEL or above holds <paramref name="processor"/>.</summary>
+    internal bool IsProcessorHeld(int processor) => _processorHolders[processor] is not null;
 
     private void SwitchTo(KThread current, KThread next)
     {

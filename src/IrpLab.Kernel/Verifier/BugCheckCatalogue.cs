@@ -33,6 +33,11 @@ public static class BugCheckCatalogue
     public const uint DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS = 0xCE;
     public const uint DRIVER_IRQL_NOT_LESS_OR_EQUAL = 0xD1;
     public const uint IRQL_GT_ZERO_AT_SYSTEM_SERVICE = 0x4A;
+    public const uint TIMER_OR_DPC_INVALID = 0xC7;
+    public const uint IRQL_UNEXPECTED_VALUE = 0xC8;
+    public const uint WORKER_THREAD_RETURNED_AT_BAD_IRQL = 0xE1;
+    public const uint WORKER_INVALID = 0xE4;
+    public const uint HARDWARE_INTERRUPT_STORM = 0xF2;
 
     private static readonly Dictionary<uint, BugCheckDefinition> s_definitions = Build();
 
@@ -103,6 +108,26 @@ public static class BugCheckCatalogue
             new(IrpLabBugChecks.USER_BUFFER_OUTSIDE_REQUESTOR_CONTEXT, nameof(IrpLabBugChecks.USER_BUFFER_OUTSIDE_REQUESTOR_CONTEXT),
                 "0", "owning process id", "current process id", "0",
                 "IrpLab: a METHOD_NEITHER user buffer was touched outside the requesting process's context."),
+            new(TIMER_OR_DPC_INVALID, nameof(TIMER_OR_DPC_INVALID),
+                "0x0 timer object / 0x1 DPC object found where not allowed (here: re-initialized while queued); 0x3 bad DPC processor number; 0x4 DPC / 0x5 timer DPC routine changed the APC-disable count",
+                "timer or DPC object (0x0, 0x1, 0x3); DPC routine (0x4, 0x5)",
+                "start of the memory range checked (0x0, 0x1); processor number (0x3); APC-disable count before (0x4, 0x5)",
+                "end of the memory range checked (0x0, 0x1); number of processors (0x3); APC-disable count after (0x4, 0x5)",
+                "A kernel timer or DPC was found where it must not be (memory freed or reused while it was queued), targeted a processor that does not exist, or its routine left a critical region unbalanced."),
+            new(IRQL_UNEXPECTED_VALUE, nameof(IRQL_UNEXPECTED_VALUE),
+                "(current IRQL << 16) | (expected IRQL << 8) | unique value (2 callout/DPC routine, 3 ISR)",
+                "the routine (2); the ISR (3)", "the routine's parameter (2); the KINTERRUPT (3)", "0",
+                "A routine returned at another IRQL than it was called at (a spin lock not released, a KeRaiseIrql not undone)."),
+            new(WORKER_THREAD_RETURNED_AT_BAD_IRQL, nameof(WORKER_THREAD_RETURNED_AT_BAD_IRQL),
+                "worker routine (the work item)", "IRQL", "work item parameter", "work item",
+                "A work item routine returned above PASSIVE_LEVEL."),
+            new(WORKER_INVALID, nameof(WORKER_INVALID),
+                "0x0 active work item freed; 0x1 active work item queued again; 0x2 queued I/O work item freed; 0x6 invalid queue type; 0x7 invalid worker routine",
+                "work item", "start of pool block (0x0); queue number (0x1, 0x6, 0x7); I/O worker routine (0x2)", "end of pool block (0x0); 0 otherwise",
+                "A work item was queued while already queued, or freed while queued, or queued with an invalid queue type or routine."),
+            new(HARDWARE_INTERRUPT_STORM, nameof(HARDWARE_INTERRUPT_STORM),
+                "the ISR (first of the chain)", "the ISR's context", "the KINTERRUPT", "0x1 ISR not chained / 0x2 ISR chained",
+                "A level-sensitive interrupt stayed asserted delivery after delivery: its ISR claims it without acknowledging the device, or no ISR claims it."),
         ];
         var map = new Dictionary<uint, BugCheckDefinition>();
         foreach (BugCheckDefinition d in all)
