@@ -216,7 +216,11 @@ public sealed class IrpTailOverlay
     internal IrpTailOverlay(Irp irp)
     {
         ListEntry = new ListEntry(irp);
+        DeviceQueueEntry = new KDeviceQueueEntry(irp);
     }
+
+    /// <summary>The entry IoStartPacket queues the IRP with (overlays DriverContext on Windows).</summary>
+    public KDeviceQueueEntry DeviceQueueEntry { get; }
 
     /// <summary>Four pointers a driver that owns the IRP may use.</summary>
     public object?[] DriverContext { get; } = new object?[4];
