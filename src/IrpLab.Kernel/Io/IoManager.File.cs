@@ -178,6 +178,20 @@ internal sealed partial class IoManager
     /// </summary>
     public void OnFileObjectDeleted(FileObject fo)
     {
+        if (KThread.CurrentOrNull is KThread current && current.Irql > IrqlLevel.Passive && !_machine.IsHalted)
+        {
+            // The last reference went away above PASSIVE_LEVEL (an IRP completed from a DPC or under a spin lock):
+            // ObDereferenceObject defers the deletion to a system worker (ObpDeferObjectDeletion), so IRP_MJ_CLEANUP
+            // and IRP_MJ_CLOSE still reach the driver at PASSIVE_LEVEL.
+            _machine.CreateThread(_machine.SystemProcess, "ObpDeferObjectDeletion", () => DeleteFileObject(fo), isService: false);
+            return;
+        }
+
+        DeleteFileObject(fo);
+    }
+
+    private void DeleteFileObject(FileObject fo)
+    {
         if (!fo.CreateFailed && KThread.CurrentOrNull is KThread t && !_machine.IsHalted)
         {
             if ((fo.Flags & FileObject.FO_HANDLE_CREATED) == 0)
