@@ -274,6 +274,7 @@ internal sealed partial class IoManager
         while (index < irp.StackCount)
         {
             IoStackLocation location = irp.Stack[index];
+            IoVerifier.OnLocationCompleting(_machine, t, irp, index + 1);
             irp.PendingReturned = (location.Control & SL_PENDING_RETURNED) != 0;
             NtStatus status = irp.IoStatus.Status;
             bool invoke = location.CompletionRoutine is not null
@@ -299,6 +300,7 @@ internal sealed partial class IoManager
                 if (irp.CurrentLocation <= irp.StackCount && irp.PendingReturned)
                 {
                     irp.Stack[irp.CurrentLocation - 1].Control |= SL_PENDING_RETURNED;
+                    irp.MarkedPendingLocations |= 1UL << (irp.CurrentLocation - 1);
                 }
 
                 location.Clear();
