@@ -211,6 +211,9 @@ internal sealed partial class IoManager
         try
         {
             status = routine(device, irp);
+
+            // Still attributed to the dispatch routine: a protocol violation found here is its driver's fault.
+            IoVerifier.AfterDispatch(_machine, t, device, irp, savedLocation, irqlBefore, status, routine);
         }
         catch (Exception ex) when (ex is not MachineHaltedException and not ThreadTerminatedException)
         {
@@ -223,7 +226,6 @@ internal sealed partial class IoManager
             t.CurrentCallback = savedCallback;
         }
 
-        IoVerifier.AfterDispatch(_machine, t, device, irp, savedLocation, irqlBefore, status, routine);
         return status;
     }
 
