@@ -292,8 +292,13 @@ internal sealed partial class IoManager
                 NtStatus result = CallCompletionRoutine(t, irp, routine, registrant, context);
                 if (result == NtStatus.STATUS_MORE_PROCESSING_REQUIRED)
                 {
-                    // The registrant owns the IRP again, positioned at its own location.
-                    irp.State = IrpState.Dispatched;
+                    // The registrant owns the IRP again, positioned at its own location, unless its routine already
+                    // freed it (the creator of an IoAllocateIrp / IoBuildAsynchronousFsdRequest packet): it stays freed.
+                    if (irp.State != IrpState.Freed)
+                    {
+                        irp.State = IrpState.Dispatched;
+                    }
+
                     return;
                 }
             }
