@@ -180,4 +180,49 @@ public sealed class KernelRequestTests
         Assert.Equal(0x03UL, e.BugCheck.Parameter1);
         Assert.Single(server.Of(Wdm.IRP_MJ_DEVICE_CONTROL));
     }
+    [Fact]
+    public void IoBuildSynchronousFsdRequest_BufferedRead_DataCopiedBackIosbWrittenEventSet()
+    {
+        using Machine m = TestMachines.Deterministic();
+        TestDriver server = DeviceStackTests.LoadLower(m, "Buffered");
+        byte[] buffer = new byte[8];
+        var iosb = new IoStatusBlock { Status = Poison };
+        int eventState = -1;
+        m.RunKernel("client", () =>
+        {
+            var ev = new KEvent();
+            Wdm.KeInitializeEvent(ev, Wdm.NotificationEvent, false);
+            Irp irp = Wdm.IoBuildSynchronousFsdRequest(Wdm.IRP_MJ_READ, server.Device, buffer, 8, new LargeInteger(0), ev, iosb);
+            if (Wdm.IoCallDriver(server.Device, irp) == NtStatus.STATUS_PENDING)
+            {
+                Wdm.KeWaitForSingleObject(ev, Wdm.Executive, Wdm.KernelMode, false, null);
+            }
+
+            eventState = Wdm.KeReadStateEvent(ev);
+        });
+
+        // §5.4: the I/O manager copies the system buffer back, writes the IOSB and sets the event.
+        Assert.Equal("lower", System.Text.Encoding.ASCII.GetString(buffer, 0, 5));
+        Assert.Equal(NtStatus.STATUS_SUCCESS, iosb.Status);
+        Assert.Equal(5u, iosb.Information);
+        Assert.Equal(1, eventState);
+    }
+
+    [Fact]
+    public void IoBuildAsynchronousFsdRequest_NoCompletionRoutine_IosbStillWritten()
+    {
+        using Machine m = TestMachines.Deterministic();
+        TestDriver server = DeviceStackTests.LoadLower(m, "NoRoutine");
+        byte[] buffer = new byte[8];
+        var iosb = new IoStatusBlock { Status = Poison };
+        m.RunKernel("client", () =>
+        {
+            Irp irp = Wdm.IoBuildAsynchronousFsdRequest(Wdm.IRP_MJ_READ, server.Device, buffer, 8, new LargeInteger(0), iosb);
+            Wdm.IoCallDriver(server.Device, irp);
+        });
+
+        // §3.3 (Windows-validated): completed without a routine, the packet still gets its UserIosb written.
+        Assert.Equal(NtStatus.STATUS_SUCCESS, iosb.Status);
+        Assert.Equal(5u, iosb.Information);
+    }
 }
