@@ -197,4 +197,28 @@ public sealed class OverlappedResultTests
         Assert.True(finalOk);
         Assert.Equal(1u, bytes);
     }
+    [Fact]
+    public void DeviceIoControl_EventAlreadySignaled_ResetWhenTheRequestIsIssued()
+    {
+        using Machine m = TestMachines.Deterministic();
+        TestDriver driver = LoadPendingIoctl(m, 20, Succeed);
+        (uint atIssue, uint handleAtIssue, uint afterWait) = m.RunAndReturn(() =>
+        {
+            Handle h = OpenTests.Open(driver.Win32Name, flags: FILE_FLAG_OVERLAPPED);
+            Handle ev = CreateEvent(null, true, true, null);
+            var ov = new Overlapped { hEvent = ev };
+            Assert.False(DeviceIoControl(h, TestIoctls.Buffered, null, 0, new byte[4], 4, ov));
+            uint a = WaitForSingleObject(ev, 0);
+            uint fh = WaitForSingleObject(h, 0);
+            uint w = WaitForSingleObject(ev, INFINITE);
+            CloseHandle(ev);
+            CloseHandle(h);
+            return (a, fh, w);
+        });
+
+        // §1.5 / §2.5: the I/O manager clears the caller's event (and the file object's) at issue, even if signaled.
+        Assert.Equal(WAIT_TIMEOUT, atIssue);
+        Assert.Equal(WAIT_TIMEOUT, handleAtIssue);
+        Assert.Equal(WAIT_OBJECT_0, afterWait);
+    }
 }

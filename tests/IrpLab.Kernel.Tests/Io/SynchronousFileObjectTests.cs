@@ -164,4 +164,42 @@ public sealed class SynchronousFileObjectTests
         Assert.Equal(0x5A, data);
         Assert.True(at >= 30);
     }
+    [Fact]
+    public void ReadFile_SynchronousHandleWithOverlapped_ReturnsWhenCompleteAndSignalsTheEvent()
+    {
+        using Machine m = TestMachines.Deterministic();
+        long offset = -1;
+        var driver = new TestDriver("SyncOv").On(Wdm.IRP_MJ_READ, (d, irp) =>
+        {
+            offset = Wdm.IoGetCurrentIrpStackLocation(irp).Parameters.Read.ByteOffset.QuadPart;
+            return TestDriver.PendAndComplete(irp, 25, p =>
+            {
+                p.IoStatus.Status = NtStatus.STATUS_SUCCESS;
+                p.IoStatus.Information = 2;
+            });
+        });
+        driver.Load(m);
+        (bool ok, uint bytes, uint at, uint wait, nuint information) = m.RunAndReturn(() =>
+        {
+            Handle h = OpenTests.Open(driver.Win32Name);
+            Handle ev = CreateEvent(null, true, false, null);
+            var ov = new Overlapped { hEvent = ev, Offset = 512 };
+            uint n = 0;
+            bool r = ReadFile(h, new byte[4], 4, ref n, ov);
+            uint t = GetTickCount();
+            uint w = WaitForSingleObject(ev, 0);
+            CloseHandle(ev);
+            CloseHandle(h);
+            return (r, n, t, w, ov.InternalHigh);
+        });
+
+        // §2.3: on a synchronous handle the offset comes from the OVERLAPPED, the call returns only when the
+        // operation completed, and the OVERLAPPED's event is signaled.
+        Assert.True(ok);
+        Assert.Equal(2u, bytes);
+        Assert.Equal(512, offset);
+        Assert.True(at >= 25);
+        Assert.Equal(WAIT_OBJECT_0, wait);
+        Assert.Equal(2u, information);
+    }
 }
