@@ -214,12 +214,35 @@ internal sealed partial class IoManager
 
     /// <summary>
     /// The file object's last reference is gone (§8.2): IRP_MJ_CLOSE to the top of the stack (not after a failed
-    /// create), the port association dropped, and the device's reference count decremented.
+    /// create), preceded by IRP_MJ_CLEANUP if the object never had a handle; the port association dropped, and the
+    /// device's reference count decremented.
     /// </summary>
     public void OnFileObjectDeleted(FileObject fo)
     {
+        if (KThread.CurrentOrNull is KThread current && current.Irql > IrqlLevel.Passive && !_machine.IsHalted)
+        {
+            // The last reference went away above PASSIVE_LEVEL (an IRP completed from a DPC or under a spin lock):
+            // ObDereferenceObject defers the deletion to a system worker (ObpDeferObjectDeletion), so IRP_MJ_CLEANUP
+            // and IRP_MJ_CLOSE still reach the driver at PASSIVE_LEVEL.
+            _machine.CreateThread(_machine.SystemProcess, "ObpDeferObjectDeletion", () => DeleteFileObject(fo), isService: false);
+            return;
+        }
+
+        DeleteFileObject(fo);
+    }
+
+    private void DeleteFileObject(FileObject fo)
+    {
         if (!fo.CreateFailed && KThread.CurrentOrNull is KThread t && !_machine.IsHalted)
         {
+            if ((fo.Flags & FileObject.FO_HANDLE_CREATED) == 0)
+            {
+                // No handle was ever closed, so no cleanup was sent (IoGetDeviceObjectPointer's file object):
+                // IopDeleteFile sends it now, before the close.
+                SendFileControlIrp(t, fo, IRP_MJ_CLEANUP);
+                fo.Flags |= FileObject.FO_CLEANUP_COMPLETE;
+            }
+
             SendFileControlIrp(t, fo, IRP_MJ_CLOSE);
         }
 

@@ -211,6 +211,9 @@ internal sealed partial class IoManager
         try
         {
             status = routine(device, irp);
+
+            // Still attributed to the dispatch routine: a protocol violation found here is its driver's fault.
+            IoVerifier.AfterDispatch(_machine, t, device, irp, savedLocation, irqlBefore, status, routine);
         }
         catch (Exception ex) when (ex is not MachineHaltedException and not ThreadTerminatedException)
         {
@@ -223,7 +226,6 @@ internal sealed partial class IoManager
             t.CurrentCallback = savedCallback;
         }
 
-        IoVerifier.AfterDispatch(_machine, t, device, irp, savedLocation, irqlBefore, status, routine);
         return status;
     }
 
@@ -274,6 +276,7 @@ internal sealed partial class IoManager
         while (index < irp.StackCount)
         {
             IoStackLocation location = irp.Stack[index];
+            IoVerifier.OnLocationCompleting(_machine, t, irp, index + 1);
             irp.PendingReturned = (location.Control & SL_PENDING_RETURNED) != 0;
             NtStatus status = irp.IoStatus.Status;
             bool invoke = location.CompletionRoutine is not null
@@ -289,8 +292,13 @@ internal sealed partial class IoManager
                 NtStatus result = CallCompletionRoutine(t, irp, routine, registrant, context);
                 if (result == NtStatus.STATUS_MORE_PROCESSING_REQUIRED)
                 {
-                    // The registrant owns the IRP again, positioned at its own location.
-                    irp.State = IrpState.Dispatched;
+                    // The registrant owns the IRP again, positioned at its own location, unless its routine already
+                    // freed it (the creator of an IoAllocateIrp / IoBuildAsynchronousFsdRequest packet): it stays freed.
+                    if (irp.State != IrpState.Freed)
+                    {
+                        irp.State = IrpState.Dispatched;
+                    }
+
                     return;
                 }
             }
@@ -299,6 +307,7 @@ internal sealed partial class IoManager
                 if (irp.CurrentLocation <= irp.StackCount && irp.PendingReturned)
                 {
                     irp.Stack[irp.CurrentLocation - 1].Control |= SL_PENDING_RETURNED;
+                    irp.MarkedPendingLocations |= 1UL << (irp.CurrentLocation - 1);
                 }
 
                 location.Clear();

@@ -105,6 +105,13 @@ public sealed class Irp : KernelObject
     /// <summary>IoMarkIrpPending was called at location i (1-based index i+1); kept through the completion walk for the verifier.</summary>
     internal ulong MarkedPendingLocations;
 
+    /// <summary>
+    /// Locations whose dispatch routine returned STATUS_PENDING unmarked while the IRP was still below them: the mark
+    /// may still come from a completion routine or the I/O manager's propagation, so the verifier decides when the
+    /// completion walk reaches the location.
+    /// </summary>
+    internal ulong PendingUnmarkedLocations;
+
     /// <summary>Whether the packet came from the pool and may return to it.</summary>
     internal bool Pooled;
 
@@ -157,6 +164,7 @@ public sealed class Irp : KernelObject
         ThreadNext = null;
         ThreadPrevious = null;
         MarkedPendingLocations = 0;
+        PendingUnmarkedLocations = 0;
         Disassociated = false;
     }
 

@@ -47,9 +47,18 @@ internal static class IoVerifier
                 $"{device.DriverObject.Name}!{routine.Method.Name} returned at {IrqlLevel.Name(t.Irql)} but was called at {IrqlLevel.Name(irqlBefore)}: a spin lock was not released or KeLowerIrql was not called." + IrpHistory.Describe(irp));
         }
 
-        bool marked = (irp.MarkedPendingLocations & (1UL << (location - 1))) != 0;
+        ulong bit = 1UL << (location - 1);
+        bool marked = (irp.MarkedPendingLocations & bit) != 0;
         string who = device.DriverObject.Name + "!" + routine.Method.Name;
-        if (returned == NtStatus.STATUS_PENDING && !marked)
+        if (returned == NtStatus.STATUS_PENDING && !marked
+            && ((irp.State == IrpState.Dispatched && irp.CurrentLocation < location) || (irp.State == IrpState.Completing && irp.CurrentLocation <= location)))
+        {
+            // The IRP is still with a lower driver. Returning IoCallDriver's STATUS_PENDING is legal when the mark
+            // will come from this driver's completion routine (if (Irp->PendingReturned) IoMarkIrpPending) or, with no
+            // routine, from the I/O manager's propagation (§3.4, §6.1 rule 1): decide when the walk reaches it.
+            irp.PendingUnmarkedLocations |= bit;
+        }
+        else if (returned == NtStatus.STATUS_PENDING && !marked)
         {
             throw machine.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x23D, 0, irp.DebugAddress(machine), (uint)returned,
                 $"{who} returned STATUS_PENDING without calling IoMarkIrpPending: the I/O manager would treat the completion as synchronous and the caller could wait forever. Call IoMarkIrpPending(Irp) before the IRP becomes visible to another context, then return STATUS_PENDING." + IrpHistory.Describe(irp));
@@ -72,6 +81,31 @@ internal static class IoVerifier
             throw machine.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x226, 0, irp.DebugAddress(machine), device.DebugAddress(machine),
                 $"{who} returned {NtStatusClass.Format(returned)} without completing the IRP, passing it down, or returning STATUS_PENDING: the request would never finish." + IrpHistory.Describe(irp));
         }
+    }
+
+    /// <summary>
+    /// The completion walk reached <paramref name="location"/>, whose pending bit is now final: a dispatch routine there
+    /// that returned STATUS_PENDING while the IRP was below it must by now have had its location marked.
+    /// </summary>
+    public static void OnLocationCompleting(Machine machine, KThread t, Irp irp, int location)
+    {
+        ulong bit = 1UL << (location - 1);
+        if (!machine.VerifierEnabled || (irp.PendingUnmarkedLocations & bit) == 0)
+        {
+            return;
+        }
+
+        irp.PendingUnmarkedLocations &= ~bit;
+        IoStackLocation sl = irp.Stack[location - 1];
+        if ((sl.Control & IoManager.SL_PENDING_RETURNED) != 0)
+        {
+            return;
+        }
+
+        string who = sl.DeviceObject?.DriverObject.Name ?? "the driver";
+        t.CurrentDriver = sl.DeviceObject?.DriverObject.Name ?? t.CurrentDriver;
+        throw machine.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x23D, 0, irp.DebugAddress(machine), (uint)NtStatus.STATUS_PENDING,
+            $"{who} returned STATUS_PENDING from its dispatch routine, but its stack location of {irp} was never marked pending: neither IoMarkIrpPending, nor its completion routine (if (Irp->PendingReturned) IoMarkIrpPending(Irp)), nor the I/O manager's propagation for a location without a routine marked it. The caller could wait forever." + IrpHistory.Describe(irp));
     }
 
     public static void BeforeComplete(Machine machine, KThread t, Irp irp)

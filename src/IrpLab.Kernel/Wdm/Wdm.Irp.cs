@@ -92,9 +92,23 @@ public static partial class Wdm
     public static IoStackLocation IoGetCurrentIrpStackLocation(Irp Irp)
         => Irp.CurrentStackLocation ?? throw new InvalidOperationException(Irp + " has no current stack location (it has not been sent to a driver).");
 
-    /// <summary>IoGetNextIrpStackLocation: the location the next driver will own.</summary>
+    /// <summary>
+    /// IoGetNextIrpStackLocation: the location the next driver will own. On an IRP at its last location there is none:
+    /// Windows hands back memory before the stack array, the write corrupts the IRP and the IoCallDriver that follows
+    /// is bug check 0x35; the model stops at the first touch with that bug check.
+    /// </summary>
     public static IoStackLocation IoGetNextIrpStackLocation(Irp Irp)
-        => Irp.NextStackLocation ?? throw new InvalidOperationException(Irp + " has no next stack location.");
+    {
+        ArgumentNullException.ThrowIfNull(Irp);
+        if (Irp.CurrentLocation <= 1)
+        {
+            Machine m = Irp.Machine;
+            throw m.RaiseBugCheck(BugCheckCatalogue.NO_MORE_IRP_STACK_LOCATIONS, Irp.DebugAddress(m), 0, 0, 0,
+                $"The next stack location of {Irp} was used, but the IRP is at its last location ({Irp.StackCount} allocated): it was allocated with too small a StackSize. Allocate IRPs with the StackSize of the top of the target's stack (IoGetAttachedDevice).");
+        }
+
+        return Irp.NextStackLocation ?? throw new InvalidOperationException(Irp + " has no next stack location.");
+    }
 
     /// <summary>IoSetNextIrpStackLocation: gives the IRP's creator a location of its own.</summary>
     public static void IoSetNextIrpStackLocation(Irp Irp) => Irp.CurrentLocation--;
