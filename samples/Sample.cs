@@ -4,7 +4,8 @@ namespace IrpLab.Samples;
 /// A runnable example: a driver, an application, and the host steps that tie them together. Run returns the
 /// application's exit code: 0 when everything the story promises was observed.
 /// </summary>
-public sealed record Sample(string Name, string Title, string Seed, Func<Machine, int> Run);
+/// <param name="ExpectedBugCheck">For a sample that demonstrates a driver bug: the stop code it ends with (with the verifier on).</param>
+public sealed record Sample(string Name, string Title, string Seed, Func<Machine, int> Run, uint? ExpectedBugCheck = null);
 
 /// <summary>Every sample, by name.</summary>
 public static class SampleCatalog

@@ -24,6 +24,13 @@ public sealed class SamplesTests
         foreach (ulong seed in new ulong[] { 1, 2, 3 })
         {
             using var machine = new Machine(new MachineOptions { Deterministic = true, Seed = seed, CaptureTrace = true });
+            if (sample.ExpectedBugCheck is uint code)
+            {
+                BugCheckException stop = Assert.Throws<BugCheckException>(() => sample.Run(machine));
+                Assert.Equal(code, stop.BugCheck.Code);
+                continue;
+            }
+
             int exit = sample.Run(machine);
             Assert.True(exit == 0, $"{name} with seed {seed} exited {exit}:\n{machine.Trace.ToDebugViewText()}");
             Assert.Null(machine.BugCheck);
@@ -38,7 +45,14 @@ public sealed class SamplesTests
         string Run()
         {
             using var machine = new Machine(new MachineOptions { Deterministic = true, Seed = 11, CaptureTrace = true, TraceLevel = TraceLevel.Verbose });
-            sample.Run(machine);
+            try
+            {
+                sample.Run(machine);
+            }
+            catch (BugCheckException) when (sample.ExpectedBugCheck is not null)
+            {
+            }
+
             return string.Join('\n', machine.Trace.Events.Select(e => e.ToString()));
         }
 
