@@ -92,6 +92,22 @@ public static class NtStatusClass
     public static string Format(NtStatus status)
     {
         string hex = "0x" + ((uint)status).ToString("X8", System.Globalization.CultureInfo.InvariantCulture);
-        return Enum.IsDefined(status) ? status + " (" + hex + ")" : hex;
+        return Name(status) is string name ? name + " (" + hex + ")" : hex;
+    }
+
+    /// <summary>The status's name (the first declared one where values have aliases, e.g. STATUS_SUCCESS for 0), or null.</summary>
+    public static string? Name(NtStatus status) => s_names.GetValueOrDefault(status);
+
+    private static readonly Dictionary<NtStatus, string> s_names = BuildNames();
+
+    private static Dictionary<NtStatus, string> BuildNames()
+    {
+        var names = new Dictionary<NtStatus, string>();
+        foreach (System.Reflection.FieldInfo field in typeof(NtStatus).GetFields(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static))
+        {
+            names.TryAdd((NtStatus)field.GetValue(null)!, field.Name);
+        }
+
+        return names;
     }
 }
