@@ -129,3 +129,36 @@ public class T2PendedIoctl
         return bytes;
     }
 }
+
+/// <summary>T3: an overlapped IOCTL awaited through the .NET layer, pended, one outstanding (budget: ≤ 1.5× ivts-roundtrip; ≤ 1 B/op).</summary>
+[MemoryDiagnoser]
+public class T3AsyncIoctl
+{
+    private readonly byte[] _in = new byte[16];
+    private readonly byte[] _out = new byte[16];
+    private BenchMachine? _bench;
+    private IrpLab.Async.AsyncDevice? _device;
+    private IvtsRoundTrip? _ivts;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _bench = new BenchMachine();
+        _device = IrpLab.Async.AsyncDevice.Open(@"\\.\Bench");
+        _ivts = new IvtsRoundTrip();
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _ivts?.Dispose();
+        _device?.Dispose();
+        _bench?.Dispose();
+    }
+
+    [Benchmark(Baseline = true, Description = "ivts-roundtrip")]
+    public ValueTask Ivts() => _ivts!.RoundTripAsync();
+
+    [Benchmark(Description = "T3 model awaited IOCTL")]
+    public ValueTask<int> ModelAwaitedIoctl() => _device!.DeviceIoControlAsync(BenchDriver.IOCTL_PENDED, _in, _out);
+}

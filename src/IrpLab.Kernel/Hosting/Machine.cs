@@ -187,6 +187,41 @@ public sealed class Machine : IDisposable
         });
     }
 
+    /// <summary>
+    /// Runs an application whose main is asynchronous. The main thread runs it until its first await, then waits —
+    /// through the scheduler, so deterministic mode stays deterministic — until the task completes (the code after
+    /// an await runs on whichever simulated thread completed what it awaited).
+    /// </summary>
+    public int Run(string processName, Func<Task<int>> mainAsync)
+    {
+        ArgumentNullException.ThrowIfNull(mainAsync);
+        return Run(processName, () =>
+        {
+            Task<int> task = mainAsync();
+            if (!task.IsCompleted)
+            {
+                KThread t = KThread.Current;
+                var done = new KEvent(EventType.NotificationEvent, false);
+                task.ContinueWith(
+                    static (_, state) =>
+                    {
+                        var (machine, ev) = ((Machine, KEvent))state!;
+                        lock (machine.Dispatcher.SyncRoot)
+                        {
+                            ev.Set(machine.Dispatcher);
+                        }
+                    },
+                    (this, done),
+                    CancellationToken.None,
+                    TaskContinuationOptions.ExecuteSynchronously,
+                    TaskScheduler.Default);
+                Dispatcher.Wait(t, [done], WaitType.WaitAny, KProcessorMode.UserMode, false, null);
+            }
+
+            return task.GetAwaiter().GetResult();
+        });
+    }
+
     /// <summary>Runs <paramref name="body"/> on a new system thread (kernel mode, PASSIVE_LEVEL) and waits for it.</summary>
     public void RunKernel(string threadName, Action body)
     {

@@ -34,6 +34,36 @@ public static partial class Ntdll
     /// <summary>RtlGetLastNtStatus.</summary>
     public static NtStatus RtlGetLastNtStatus() => KThread.Current.LastStatus;
 
+    /// <summary>
+    /// Per-process user-mode state (what a DLL's globals are on Windows: each process has its own copy). Returns the
+    /// current process's instance of <typeparamref name="T"/>, created on first use.
+    /// </summary>
+    public static T RtlGetProcessLocal<T>(Func<T> create)
+        where T : class
+    {
+        ArgumentNullException.ThrowIfNull(create);
+        KProcess process = KThread.Current.Process;
+        lock (process.LocalStorage)
+        {
+            if (process.LocalStorage.TryGetValue(typeof(T), out object? existing))
+            {
+                return (T)existing;
+            }
+        }
+
+        T created = create();
+        lock (process.LocalStorage)
+        {
+            if (process.LocalStorage.TryGetValue(typeof(T), out object? raced))
+            {
+                return (T)raced;
+            }
+
+            process.LocalStorage.Add(typeof(T), created);
+            return created;
+        }
+    }
+
     /// <summary>The current thread's id (TEB ClientId).</summary>
     public static int NtCurrentThreadId() => KThread.Current.Id;
 

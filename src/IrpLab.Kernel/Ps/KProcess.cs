@@ -40,6 +40,9 @@ public sealed class KProcess : DispatcherObject
 
     internal override ObjectType Type => ObjectType.Process;
 
+    /// <summary>User-mode runtime state of this process (what DLL globals and the PEB hold on Windows).</summary>
+    internal Dictionary<Type, object> LocalStorage { get; } = [];
+
     internal void AddThread(KThread thread)
     {
         lock (_threads)
