@@ -57,7 +57,11 @@ public sealed class Machine : IDisposable
             var clock = new VirtualClock();
             Clock = clock;
             Strategy = Options.Strategy ?? new RandomStrategy(Options.Seed);
-            Scheduler = new DeterministicScheduler(this, clock, Strategy, Options.Processors) { MaxSteps = Options.MaxSteps };
+            Scheduler = new DeterministicScheduler(this, clock, Strategy, Options.Processors)
+            {
+                MaxSteps = Options.MaxSteps,
+                ExploreTimeouts = Options.ExploreTimeouts,
+            };
             RealRandom = new SplitMix64(Options.Seed);
         }
         else
