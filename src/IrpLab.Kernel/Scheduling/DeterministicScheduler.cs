@@ -18,6 +18,9 @@ internal sealed class DeterministicScheduler : Scheduler
     private readonly ThreadGate _hostGate = new();
     private readonly List<TimerEntry> _dueTimers = [];
     private readonly KThread?[] _processorHolders;
+
+    /// <summary>Started threads that have not run yet: their carrier is taken from the pool when first resumed.</summary>
+    private readonly HashSet<KThread> _awaitingCarrier = [];
     private int[] _candidateIds = new int[16];
     private KThread[] _candidates = new KThread[16];
     private KThread? _running;
@@ -50,9 +53,11 @@ internal sealed class DeterministicScheduler : Scheduler
 
     public override void Start(KThread thread)
     {
+        // No carrier yet: a carrier started now would only park until the thread is first chosen, costing one more
+        // OS wake-up per thread. Resume gives it one.
         thread.State = KThreadState.Ready;
         InsertReady(thread);
-        StartCarrier(thread);
+        _awaitingCarrier.Add(thread);
     }
 
     public override void OnCarrierStart(KThread thread)
@@ -205,14 +210,20 @@ internal sealed class DeterministicScheduler : Scheduler
     {
         foreach (KThread t in threads)
         {
-            if (t.State == KThreadState.Terminated || t.OsThread is null)
+            if (t.State == KThreadState.Terminated || (t.OsThread is null && !_awaitingCarrier.Contains(t)))
             {
                 continue;
             }
 
+            // A thread that never ran is unwound like the others, on a carrier of its own, so its exit path runs.
             t.Unwinding = true;
             _running = t;
             t.Gate.Release();
+            if (_awaitingCarrier.Remove(t))
+            {
+                StartCarrier(t);
+            }
+
             _hostGate.Wait();
         }
 
@@ -258,6 +269,10 @@ internal sealed class DeterministicScheduler : Scheduler
         next.State = KThreadState.Running;
         AssignProcessor(next);
         next.Gate.Release();
+        if (_awaitingCarrier.Count > 0 && _awaitingCarrier.Remove(next))
+        {
+            StartCarrier(next);
+        }
     }
 
     private void AfterResume(KThread thread)
