@@ -334,11 +334,26 @@ public sealed class Machine : IDisposable
         throw RaiseBugCheck(
             code,
             (uint)exceptionCode,
-            (ulong)(uint)(where.GetHashCode(StringComparison.Ordinal)),
+            StableCodeAddress(where),
             0,
             0,
             $"{where} threw {ex.GetType().Name}: {ex.Message} Driver code must not let exceptions escape; on Windows this is a crash.",
             ex);
+    }
+
+    /// <summary>
+    /// A stand-in for the faulting code address of 0x1E / 0x7E: a hash of the routine's name that is the same in every
+    /// process (string.GetHashCode is randomized per process, which would break replaying a saved schedule elsewhere).
+    /// </summary>
+    private static ulong StableCodeAddress(string routine)
+    {
+        uint hash = 2166136261;   // FNV-1a
+        foreach (char c in routine)
+        {
+            hash = (hash ^ c) * 16777619;
+        }
+
+        return hash;
     }
 
     /// <summary>An exception reached the top of a simulated thread.</summary>
