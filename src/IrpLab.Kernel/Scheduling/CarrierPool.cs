@@ -16,6 +16,7 @@ internal static class CarrierPool
 {
     public const int MaxIdle = 64;
     public const int IdleTimeoutMilliseconds = 10_000;
+    private const int SpinIterations = 64;
 
     private static readonly Lock s_lock = new();
     private static readonly List<Carrier> s_idle = [];
@@ -104,6 +105,27 @@ internal static class CarrierPool
             _gate.Release();
         }
 
+        /// <summary>
+        /// Spins briefly before blocking: an explorer starts the next machine's threads within microseconds, and a
+        /// carrier taken while still spinning costs no OS wake-up (+10 to +60 % runs per second on short runs).
+        /// True when work arrived (the release consumed).
+        /// </summary>
+        private bool SpinForWork()
+        {
+            var spinner = default(SpinWait);
+            for (int i = 0; i < SpinIterations; i++)
+            {
+                if (Volatile.Read(ref _work) is not null)
+                {
+                    return _gate.Wait(0);
+                }
+
+                spinner.SpinOnce(sleep1Threshold: -1);
+            }
+
+            return false;
+        }
+
         private void Main()
         {
             KThread? thread = Interlocked.Exchange(ref _work, null);
@@ -117,7 +139,7 @@ internal static class CarrierPool
                 }
 
                 // Every Assign releases the gate exactly once, and every park consumes exactly one release.
-                if (!_gate.Wait(IdleTimeoutMilliseconds))
+                if (!SpinForWork() && !_gate.Wait(IdleTimeoutMilliseconds))
                 {
                     if (TryRetire(this))
                     {
