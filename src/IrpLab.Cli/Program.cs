@@ -120,11 +120,12 @@ exploreVerifierOption.AcceptOnlyFromAmong("on", "off");
 var timeoutsOption = new Option<bool>("--explore-timeouts") { Description = "Let timers fire early so that waits race their timeouts." };
 var shrinkOption = new Option<bool>("--shrink") { Description = "Shrink the failing schedule before saving it." };
 var exploreVerboseOption = new Option<bool>("--verbose") { Description = "Record threads, waits and IRPs in the saved trace as well as prints." };
+var repeatOption = new Option<int>("--repeat") { Description = "Measure: run the whole exploration N times and report the median speed.", DefaultValueFactory = _ => 1 };
 
 var exploreCommand = new Command("explore", "Run a sample under many schedules until one fails; save that schedule for 'irplab replay'.")
 {
     exploreSampleArgument, iterationsOption, strategyOption, exploreSeedOption, maxStepsOption, outOption,
-    exploreProcessorsOption, exploreVerifierOption, timeoutsOption, shrinkOption, exploreVerboseOption,
+    exploreProcessorsOption, exploreVerifierOption, timeoutsOption, shrinkOption, exploreVerboseOption, repeatOption,
 };
 exploreCommand.SetAction(parse =>
 {
@@ -166,10 +167,28 @@ exploreCommand.SetAction(parse =>
         },
     };
 
-    ExplorationResult result = Explorer.Run(sample.Run, options);
-    if (interactive)
+    int repeat = Math.Max(1, parse.GetValue(repeatOption));
+    var results = new List<ExplorationResult>();
+    for (int i = 0; i < repeat; i++)
     {
-        Console.Error.WriteLine();
+        results.Add(Explorer.Run(sample.Run, options));
+        if (interactive)
+        {
+            Console.Error.WriteLine();
+        }
+    }
+
+    ExplorationResult result = results[^1];
+    if (repeat > 1)
+    {
+        static double Median(IEnumerable<double> values)
+        {
+            double[] sorted = [.. values.Order()];
+            return sorted[sorted.Length / 2];
+        }
+
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"Median of {repeat} explorations: {Median(results.Select(r => r.RunsPerSecond)):F0} runs/s, {Median(results.Select(r => r.DecisionsPerSecond)):F0} decisions/s, {Median(results.Select(r => r.StepsPerSecond)):F0} scheduling points/s, {Median(results.Select(r => r.SwitchesPerSecond)):F0} switches/s (first: {results[0].RunsPerSecond:F0} runs/s, with warm-up)."));
     }
 
     Console.WriteLine(result.Report());
