@@ -65,9 +65,9 @@ public sealed class RunFailure
             case BugCheckException bc:
                 return FromBugCheck(bc.BugCheck, error);
             case DeadlockException d:
-                return FromReport(FailureKind.Deadlock, "deadlock", d.Message, error);
+                return FromReport(FailureKind.Deadlock, "deadlock", "deadlock", d.Message, error);
             case StepBoundExceededException s:
-                return FromReport(FailureKind.StepBound, "step bound reached (livelock or hang)", s.Message, error);
+                return FromReport(FailureKind.StepBound, "step bound reached (livelock or hang)", "step-bound", s.Message, error);
             case not null:
                 string type = error.GetType().FullName ?? error.GetType().Name;
                 string firstLine = FirstLine(error.Message);
@@ -88,8 +88,8 @@ public sealed class RunFailure
         return machine.StopReason switch
         {
             MachineStopReason.BugCheck when machine.BugCheck is not null => FromBugCheck(machine.BugCheck, null),
-            MachineStopReason.Deadlock => FromReport(FailureKind.Deadlock, "deadlock", machine.StopReport ?? string.Empty, null),
-            MachineStopReason.StepBound => FromReport(FailureKind.StepBound, "step bound reached (livelock or hang)", machine.StopReport ?? string.Empty, null),
+            MachineStopReason.Deadlock => FromReport(FailureKind.Deadlock, "deadlock", "deadlock", machine.StopReport ?? string.Empty, null),
+            MachineStopReason.StepBound => FromReport(FailureKind.StepBound, "step bound reached (livelock or hang)", "step-bound", machine.StopReport ?? string.Empty, null),
             _ => null,
         };
     }
@@ -115,8 +115,8 @@ public sealed class RunFailure
         };
     }
 
-    private static RunFailure FromReport(FailureKind kind, string what, string report, Exception? error)
-        => new(kind, what + ": " + FirstLine(report), report, kind.ToString().ToUpperInvariant(), kind + " " + report)
+    private static RunFailure FromReport(FailureKind kind, string what, string signature, string report, Exception? error)
+        => new(kind, what + ": " + FirstLine(report), report, signature, signature + " " + report)
         {
             Exception = error,
         };
