@@ -1,9 +1,10 @@
 namespace IrpLab.Scheduling;
 
 /// <summary>
-/// Runs simulated threads. Every simulated thread is carried by an OS thread (pooled across machines); the scheduler decides when each
-/// one may run. Two implementations: <see cref="RealScheduler"/> lets them run concurrently in real time;
-/// <see cref="DeterministicScheduler"/> runs one at a time and asks a strategy at every scheduling point.
+/// Runs simulated threads. Every simulated thread is carried by an OS thread (pooled across machines); the
+/// scheduler decides when each one may run. Two implementations: <see cref="RealScheduler"/> lets them run
+/// concurrently in real time; <see cref="DeterministicScheduler"/> runs one at a time and asks a strategy at every
+/// scheduling point.
 /// </summary>
 internal abstract class Scheduler
 {
