@@ -4,8 +4,43 @@ namespace IrpLab.Samples;
 /// A runnable example: a driver, an application, and the host steps that tie them together. Run returns the
 /// application's exit code: 0 when everything the story promises was observed.
 /// </summary>
-/// <param name="ExpectedBugCheck">For a sample that demonstrates a driver bug: the stop code it ends with (with the verifier on).</param>
-public sealed record Sample(string Name, string Title, string Seed, Func<Machine, int> Run, uint? ExpectedBugCheck = null);
+/// <param name="ExpectedBugCheck">
+/// For a sample that demonstrates a driver bug on every schedule: the stop code it ends with (with the verifier on).
+/// </param>
+public sealed record Sample(string Name, string Title, string Seed, Func<Machine, int> Run, uint? ExpectedBugCheck = null)
+{
+    /// <summary>
+    /// What exploring the sample's schedules (<c>irplab explore</c>) should find: nothing for a correct sample; for a
+    /// sample written to show a bug, the failure it shows (some schedules only, unless ExpectedBugCheck is set).
+    /// </summary>
+    public SampleExpectation Expectation { get; init; } = ExpectedBugCheck is null ? SampleExpectation.NoFailure : SampleExpectation.BugCheck;
+
+    /// <summary>The sample as an exploration scenario: an application that did not observe what it should fails the run.</summary>
+    public void Scenario(Machine machine)
+    {
+        int exit = Run(machine);
+        if (exit != 0)
+        {
+            throw new InvalidOperationException($"The application of sample '{Name}' exited with {exit}: it did not observe what the sample promises.");
+        }
+    }
+}
+
+/// <summary>How a sample is expected to end under some schedule.</summary>
+public enum SampleExpectation
+{
+    /// <summary>Every schedule passes.</summary>
+    NoFailure = 0,
+
+    /// <summary>Some schedule stops the machine with a bug check.</summary>
+    BugCheck = 1,
+
+    /// <summary>Some schedule deadlocks.</summary>
+    Deadlock = 2,
+
+    /// <summary>Some schedule never finishes (the step bound).</summary>
+    Hang = 3,
+}
 
 /// <summary>Every sample, by name.</summary>
 public static class SampleCatalog

@@ -62,8 +62,8 @@ public sealed class DeadlockTests
             && l.Contains($"(thread {tb.Id} \"ThreadB\" to exit)", StringComparison.Ordinal));
 
         // Every thread was unwound.
-        Assert.True(ta.OsThread!.Join(TimeSpan.FromSeconds(10)));
-        Assert.True(tb.OsThread!.Join(TimeSpan.FromSeconds(10)));
+        Assert.True(ta.HostExited.Wait(TimeSpan.FromSeconds(10)));
+        Assert.True(tb.HostExited.Wait(TimeSpan.FromSeconds(10)));
     }
 
     [Fact]

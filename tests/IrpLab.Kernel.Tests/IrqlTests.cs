@@ -227,7 +227,7 @@ public sealed class IrqlTests
             Assert.Equal(BugCheckCatalogue.SPIN_LOCK_ALREADY_OWNED, bc.Code);
             foreach (KThread t in threads)
             {
-                Assert.True(t.OsThread is null || t.OsThread.Join(TimeSpan.FromSeconds(10)), t + " was not unwound");
+                Assert.True(t.OsThread is null || t.HostExited.Wait(TimeSpan.FromSeconds(10)), t + " was not unwound");
             }
 
             // A stopped machine refuses further work with the same bug check.
@@ -235,7 +235,7 @@ public sealed class IrqlTests
         }
 
         Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(4), $"stopping took {stopwatch.Elapsed}");
-        Assert.All(threads, t => Assert.False(t.OsThread?.IsAlive ?? false));
+        Assert.All(threads, t => Assert.True(t.OsThread is null || t.State == KThreadState.Terminated));
 
         // A second, new machine works.
         using Machine next = TestMachine.Create(deterministic, seed: 17);

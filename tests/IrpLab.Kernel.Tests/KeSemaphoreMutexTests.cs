@@ -87,7 +87,7 @@ public sealed class KeSemaphoreMutexTests
         Assert.Equal(BugCheckCatalogue.SYSTEM_THREAD_EXCEPTION_NOT_HANDLED, bugCheck.Code);
         Assert.Equal(unchecked((ulong)(uint)STATUS_SEMAPHORE_LIMIT_EXCEEDED), bugCheck.Parameter1);
         Assert.IsType<NtStatusException>(bugCheck.Exception);
-        Assert.True(sibling!.OsThread!.Join(TimeSpan.FromSeconds(10)), "the waiting sibling thread was not unwound");
+        Assert.True(sibling!.HostExited.Wait(TimeSpan.FromSeconds(10)), "the waiting sibling thread was not unwound");
     }
 
     [Theory]

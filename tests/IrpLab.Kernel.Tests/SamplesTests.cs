@@ -31,6 +31,12 @@ public sealed class SamplesTests
                 continue;
             }
 
+            if (sample.Expectation != SampleExpectation.NoFailure)
+            {
+                // A racy sample: only some schedules fail; exploring it is the explorer tests' business.
+                continue;
+            }
+
             int exit = sample.Run(machine);
             Assert.True(exit == 0, $"{name} with seed {seed} exited {exit}:\n{machine.Trace.ToDebugViewText()}");
             Assert.Null(machine.BugCheck);
@@ -49,7 +55,7 @@ public sealed class SamplesTests
             {
                 sample.Run(machine);
             }
-            catch (BugCheckException) when (sample.ExpectedBugCheck is not null)
+            catch (Exception) when (sample.Expectation != SampleExpectation.NoFailure)
             {
             }
 

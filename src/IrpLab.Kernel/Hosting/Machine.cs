@@ -57,7 +57,11 @@ public sealed class Machine : IDisposable
             var clock = new VirtualClock();
             Clock = clock;
             Strategy = Options.Strategy ?? new RandomStrategy(Options.Seed);
-            Scheduler = new DeterministicScheduler(this, clock, Strategy, Options.Processors) { MaxSteps = Options.MaxSteps };
+            Scheduler = new DeterministicScheduler(this, clock, Strategy, Options.Processors)
+            {
+                MaxSteps = Options.MaxSteps,
+                ExploreTimeouts = Options.ExploreTimeouts,
+            };
             RealRandom = new SplitMix64(Options.Seed);
         }
         else
@@ -434,18 +438,30 @@ public sealed class Machine : IDisposable
         };
         string? routine = thread.CurrentCallback?.Method.Name ?? thread.CurrentRoutine;
         string where = routine is null ? "driver code" : thread.CurrentDriver + "!" + routine;
-
-        // The faulting address is a pseudo address from the machine's counter: a runtime string hash would differ
-        // from one process to the next and break "same seed, same bytes".
-        ulong address = 0xFFFF_A000_0000_0000UL + ((ulong)NextDebugId() << 4);
         throw RaiseBugCheck(
             code,
             (uint)exceptionCode,
-            address,
+            StableCodeAddress(where),
             0,
             0,
             $"{where} threw {ex.GetType().Name}: {ex.Message} Driver code must not let exceptions escape; on Windows this is a crash.",
             ex);
+    }
+
+    /// <summary>
+    /// A stand-in for the faulting code address of 0x1E / 0x7E: a hash of the routine's name that is the same in every
+    /// process (string.GetHashCode is randomized per process, which would break replaying a saved schedule elsewhere).
+    /// </summary>
+    private static ulong StableCodeAddress(string routine)
+    {
+        uint hash = 2166136261;   // FNV-1a
+        foreach (char c in routine)
+        {
+            hash = (hash ^ c) * 16777619;
+        }
+
+        // Shaped like a kernel-mode code address.
+        return 0xFFFF_A000_0000_0000UL + ((ulong)hash << 4);
     }
 
     /// <summary>An exception reached the top of a simulated thread.</summary>

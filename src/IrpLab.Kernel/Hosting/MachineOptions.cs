@@ -27,6 +27,15 @@ public sealed class MachineOptions
     /// <summary>Stop the machine after this many scheduling points (a livelock or hang). Deterministic mode only.</summary>
     public long MaxSteps { get; init; } = long.MaxValue;
 
+    /// <summary>
+    /// Let the strategy race timers against running threads (deterministic mode only; off by default). Normally virtual
+    /// time moves only when no thread can run, so a wait with a timeout never loses to a thread that is about to
+    /// satisfy it. With this on, every scheduling point where a timer is armed offers one more candidate,
+    /// <see cref="SchedulingCandidate.AdvanceTime"/>: choosing it fires the next due timer first. The choice is
+    /// recorded and replayed like any other decision.
+    /// </summary>
+    public bool ExploreTimeouts { get; init; }
+
     /// <summary>Keep every trace event (for replay comparison and tests); otherwise only a recent window is kept.</summary>
     public bool CaptureTrace { get; init; }
 

@@ -7,6 +7,8 @@ namespace IrpLab.Scheduling;
 /// enabled ones (in ascending id order, so a decision sequence means the same thing on every run). When no
 /// thread can run, virtual time jumps to the next timer; when no timer is armed either, that is a deadlock.
 /// A thread at DISPATCH_LEVEL or above keeps its processor, so with one processor nothing preempts it.
+/// With <see cref="ExploreTimeouts"/> the strategy may also fire the next timer early, at any scheduling point
+/// where a timer is armed, so that a wait can lose the race against its own timeout.
 /// </summary>
 internal sealed class DeterministicScheduler : Scheduler
 {
@@ -16,6 +18,9 @@ internal sealed class DeterministicScheduler : Scheduler
     private readonly ThreadGate _hostGate = new();
     private readonly List<TimerEntry> _dueTimers = [];
     private readonly KThread?[] _processorHolders;
+
+    /// <summary>Started threads that have not run yet: their carrier is taken from the pool when first resumed.</summary>
+    private readonly HashSet<KThread> _awaitingCarrier = [];
     private int[] _candidateIds = new int[16];
     private KThread[] _candidates = new KThread[16];
     private KThread? _running;
@@ -37,11 +42,22 @@ internal sealed class DeterministicScheduler : Scheduler
     /// <summary>Optional bound on steps per machine; reaching it stops the machine as a livelock.</summary>
     public long MaxSteps { get; set; } = long.MaxValue;
 
+    /// <summary>
+    /// Off (the default): virtual time moves only when no thread can run, so a wait never times out while the
+    /// thread that would satisfy it can still run. On: at every scheduling point where a timer is armed the
+    /// strategy sees one more candidate, <see cref="SchedulingCandidate.AdvanceTime"/>, after the threads; choosing
+    /// it jumps virtual time to the next due timer and expires it (the timer interrupt came first), then the
+    /// strategy chooses among the threads. Off leaves every decision and every trace exactly as before.
+    /// </summary>
+    public bool ExploreTimeouts { get; set; }
+
     public override void Start(KThread thread)
     {
+        // No carrier yet: a carrier started now would only park until the thread is first chosen, costing one more
+        // OS wake-up per thread. Resume gives it one.
         thread.State = KThreadState.Ready;
         InsertReady(thread);
-        StartCarrier(thread);
+        _awaitingCarrier.Add(thread);
     }
 
     public override void OnCarrierStart(KThread thread)
@@ -65,18 +81,40 @@ internal sealed class DeterministicScheduler : Scheduler
             throw new MachineHaltedException();
         }
 
-        if (_ready.Count == 0)
+        bool offerTimer = ExploreTimeouts && HasArmedTimer();
+        if (_ready.Count == 0 && !offerTimer)
         {
             return;
         }
 
         int count = CollectCandidates(current);
-        if (count <= 1)
+        KThread? next;
+        if (offerTimer)
         {
-            return;
+            next = ChooseWithTimer(count, current.Id, kind);
+            if (next is null)
+            {
+                // The timer interrupt came first; the threads it readied compete with the running one.
+                FireNextTimers();
+                count = CollectCandidates(current);
+                if (count <= 1)
+                {
+                    return;
+                }
+
+                next = Choose(count, current.Id, kind);
+            }
+        }
+        else
+        {
+            if (count <= 1)
+            {
+                return;
+            }
+
+            next = Choose(count, current.Id, kind);
         }
 
-        KThread next = Choose(count, current.Id, kind);
         if (next == current)
         {
             return;
@@ -123,6 +161,9 @@ internal sealed class DeterministicScheduler : Scheduler
 
     public override void Exited(KThread thread)
     {
+        // The carrier may go back to a pool rather than end: this is what tells the host the thread is gone
+        // (and lets the machine forget it).
+        thread.HostExited.Set();
         RemoveReady(thread);
         ReleaseProcessor(thread);
         if (thread == _hostTarget || Machine.IsHalted || thread.Unwinding)
@@ -172,14 +213,20 @@ internal sealed class DeterministicScheduler : Scheduler
     {
         foreach (KThread t in threads)
         {
-            if (t.State == KThreadState.Terminated || t.OsThread is null)
+            if (t.State == KThreadState.Terminated || (t.OsThread is null && !_awaitingCarrier.Contains(t)))
             {
                 continue;
             }
 
+            // A thread that never ran is unwound like the others, on a carrier of its own, so its exit path runs.
             t.Unwinding = true;
             _running = t;
             t.Gate.Release();
+            if (_awaitingCarrier.Remove(t))
+            {
+                StartCarrier(t);
+            }
+
             _hostGate.Wait();
         }
 
@@ -242,6 +289,10 @@ internal sealed class DeterministicScheduler : Scheduler
         next.State = KThreadState.Running;
         AssignProcessor(next);
         next.Gate.Release();
+        if (_awaitingCarrier.Count > 0 && _awaitingCarrier.Remove(next))
+        {
+            StartCarrier(next);
+        }
     }
 
     private void AfterResume(KThread thread)
@@ -263,6 +314,7 @@ internal sealed class DeterministicScheduler : Scheduler
     /// </summary>
     private KThread? PickNext(SchedulingPointKind kind)
     {
+        bool timerOffered = false;
         while (true)
         {
             if (Machine.IsHalted)
@@ -271,6 +323,21 @@ internal sealed class DeterministicScheduler : Scheduler
             }
 
             int count = CollectCandidates(null);
+            if (count > 0 && ExploreTimeouts && !timerOffered && HasArmedTimer())
+            {
+                // A thread can run, but the strategy may let the next timer fire first (offered once per decision).
+                timerOffered = true;
+                KThread? chosen = ChooseWithTimer(count, _running?.Id ?? 0, kind);
+                if (chosen is null)
+                {
+                    FireNextTimers();
+                    continue;
+                }
+
+                RemoveReady(chosen);
+                return chosen;
+            }
+
             if (count > 0)
             {
                 KThread next = count == 1 ? _candidates[0] : Choose(count, _running?.Id ?? 0, kind);
@@ -314,6 +381,37 @@ internal sealed class DeterministicScheduler : Scheduler
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// A decision among <paramref name="count"/> collected threads and, after them, the pseudo-candidate that
+    /// advances time. Returns null when the strategy chose to advance time.
+    /// </summary>
+    private KThread? ChooseWithTimer(int count, int currentId, SchedulingPointKind kind)
+    {
+        if (_candidateIds.Length < count + 1)
+        {
+            Array.Resize(ref _candidates, (count + 1) * 2);
+            Array.Resize(ref _candidateIds, (count + 1) * 2);
+        }
+
+        _candidateIds[count] = SchedulingCandidate.AdvanceTime;
+        Choices++;
+        int index = _strategy.NextThread(_candidateIds.AsSpan(0, count + 1), currentId, kind);
+        if ((uint)index > (uint)count)
+        {
+            index = 0;
+        }
+
+        return index == count ? null : _candidates[index];
+    }
+
+    private bool HasArmedTimer()
+    {
+        lock (Machine.Dispatcher.SyncRoot)
+        {
+            return Machine.Dispatcher.Timers.ArmedCount > 0;
+        }
     }
 
     private KThread Choose(int count, int currentId, SchedulingPointKind kind)

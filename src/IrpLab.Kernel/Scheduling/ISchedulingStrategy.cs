@@ -18,5 +18,16 @@ public interface ISchedulingStrategy
     int NextInteger(int maxExclusive, SchedulingPointKind kind);
 }
 
+/// <summary>Candidate ids with a meaning other than a thread.</summary>
+public static class SchedulingCandidate
+{
+    /// <summary>
+    /// With <see cref="MachineOptions.ExploreTimeouts"/>, the last candidate at a decision where a timer is armed:
+    /// choosing it fires the next due timer before any thread runs on. Larger than every thread id, so the candidate
+    /// list stays in ascending order.
+    /// </summary>
+    public const int AdvanceTime = int.MaxValue;
+}
+
 /// <summary>A decision as recorded in a schedule: a thread choice or an integer choice, and the value chosen.</summary>
 public readonly record struct ScheduleDecision(bool IsThreadChoice, int Value, int Options);

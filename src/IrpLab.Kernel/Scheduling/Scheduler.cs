@@ -1,9 +1,10 @@
 namespace IrpLab.Scheduling;
 
 /// <summary>
-/// Runs simulated threads. Every simulated thread is carried by an OS thread; the scheduler decides when each
-/// one may run. Two implementations: <see cref="RealScheduler"/> lets them run concurrently in real time;
-/// <see cref="DeterministicScheduler"/> runs one at a time and asks a strategy at every scheduling point.
+/// Runs simulated threads. Every simulated thread is carried by an OS thread (pooled across machines); the
+/// scheduler decides when each one may run. Two implementations: <see cref="RealScheduler"/> lets them run
+/// concurrently in real time; <see cref="DeterministicScheduler"/> runs one at a time and asks a strategy at every
+/// scheduling point.
 /// </summary>
 internal abstract class Scheduler
 {
@@ -62,14 +63,6 @@ internal abstract class Scheduler
     {
     }
 
-    protected static void StartCarrier(KThread thread)
-    {
-        var os = new Thread(thread.CarrierMain, maxStackSize: 1 << 20)
-        {
-            IsBackground = true,
-            Name = "irplab:" + thread.Name,
-        };
-        thread.OsThread = os;
-        os.Start();
-    }
+    /// <summary>Runs the thread's carrier body on a pooled OS thread (see <see cref="CarrierPool"/>).</summary>
+    protected static void StartCarrier(KThread thread) => CarrierPool.Start(thread);
 }
