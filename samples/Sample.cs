@@ -55,6 +55,12 @@ public static class SampleCatalog
         new("readfileex-apc", "ReadFileEx: the completion routine runs as an APC in an alertable SleepEx", "002 §4", ReadFileExApc.Host.Run),
         new("pending-irp-queue", "Reads queued in the driver's own list, all completed at IRP_MJ_CLEANUP", "002 IRP的异步完成", PendingIrpQueue.Host.Run),
         new("cancel-routine", "IoSetCancelRoutine, then CancelIo from the app: the seed's CancelReadIRP", "002 取消IRP", CancelRoutine.Host.Run),
+        new("race-startio-cancel", "Race: StartIo without the cancel-lock check; some schedule completes an IRP twice", "002 StartIO", Races.StartIoCancel.Host(fixedDriver: false)) { Expectation = SampleExpectation.BugCheck },
+        new("race-startio-cancel-fixed", "The seed's StartIo check under the cancel spin lock: no schedule fails", "002 StartIO", Races.StartIoCancel.Host(fixedDriver: true)),
+        new("race-cancel-check-then-set", "Race: Irp->Cancel tested before the cancel routine is set; some schedule loses the cancel", "002 取消IRP", Races.CheckThenSet.Host(fixedDriver: false)) { Expectation = SampleExpectation.Deadlock },
+        new("race-cancel-check-then-set-fixed", "Set the cancel routine, then test Irp->Cancel: no schedule fails", "002 取消IRP", Races.CheckThenSet.Host(fixedDriver: true)),
+        new("race-cancel-vs-dpc", "Race: the DPC and the cancel routine both complete the IRP under some schedule", "002 取消IRP + DPC", Races.CancelVsDpc.Host(fixedDriver: false)) { Expectation = SampleExpectation.BugCheck },
+        new("race-cancel-vs-dpc-fixed", "Ownership through a slot under a spin lock: no schedule fails", "002 取消IRP + DPC", Races.CancelVsDpc.Host(fixedDriver: true)),
     ];
 
     public static Sample? Find(string name) => All.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase));

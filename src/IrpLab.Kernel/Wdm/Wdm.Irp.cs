@@ -256,6 +256,13 @@ public static partial class Wdm
     public static DriverCancel? IoSetCancelRoutine(Irp Irp, DriverCancel? CancelRoutine)
     {
         ArgumentNullException.ThrowIfNull(Irp);
+
+        // A scheduling point: ownership races (cancel against completion) turn on which side exchanges first.
+        if (KThread.CurrentOrNull is KThread t)
+        {
+            t.Machine.Scheduler.Yield(t, Scheduling.SchedulingPointKind.CancelRoutine);
+        }
+
         return Irp.Machine.Io.SetCancelRoutine(Irp, CancelRoutine);
     }
 
