@@ -20,6 +20,11 @@ public static class SampleCatalog
         new("readfileex-apc", "ReadFileEx: the completion routine runs as an APC in an alertable SleepEx", "002 §4", ReadFileExApc.Host.Run),
         new("pending-irp-queue", "Reads queued in the driver's own list, all completed at IRP_MJ_CLEANUP", "002 IRP的异步完成", PendingIrpQueue.Host.Run),
         new("cancel-routine", "IoSetCancelRoutine, then CancelIo from the app: the seed's CancelReadIRP", "002 取消IRP", CancelRoutine.Host.Run),
+        new("startio", "IoStartPacket and StartIo: reads served one at a time, 3 s each; a queued read cancelled", "002 StartIO例程", StartIo.Host.Run),
+        new("startio-seed-wait", "The seed's StartIo as written: a 3-second KeWaitForSingleObject at DISPATCH_LEVEL stops the machine", "002 StartIO例程", StartIoSeedWait.Host.Run,
+            ExpectedBugCheck: 0xC4),
+        new("startio-custom-queues", "Custom StartIo: reads and writes in two KDEVICE_QUEUEs, each serialised, the two in parallel", "002 自定义的StartIO", StartIoCustomQueues.Host.Run),
+        new("interrupt-dpc", "A simulated device: StartIo programs it, the ISR acknowledges it, the DpcForIsr completes and starts the next", "002 中断服务例程, DPC例程", InterruptDpc.Host.Run),
     ];
 
     public static Sample? Find(string name) => All.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase));
