@@ -23,6 +23,18 @@ public static class Driver
 
         /// <summary>The timer's DPC: completes CurrentIrp and starts the next packet.</summary>
         public readonly KDpc ReadDoneDpc = new();
+
+        // Statistics (for the tests and the curious), updated under the cancel spin lock: how often each side of the
+        // StartIo-versus-cancel race took an IRP.
+
+        /// <summary>OnCancelIRP found the IRP already CurrentIrp, before StartIo claimed it.</summary>
+        public int CancelledAsCurrentIrp;
+
+        /// <summary>StartIo found its IRP no longer CurrentIrp, or cancelled, and left it to the cancel routine.</summary>
+        public int StartIoLeftToCancelRoutine;
+
+        /// <summary>StartIo completed an IRP cancelled before it had a cancel routine.</summary>
+        public int StartIoCompletedCancelled;
     }
 
     public static NtStatus DriverEntry(DriverObject pDriverObject, UnicodeString pRegistryPath)
@@ -94,6 +106,7 @@ public static class Driver
         if (Irp == DeviceObject.CurrentIrp)
         {
             // StartIo has been (or is about to be) called for this IRP but has not yet taken the cancel spin lock.
+            ((DEVICE_EXTENSION)DeviceObject.DeviceExtension!).CancelledAsCurrentIrp++;
             byte oldirql = Irp.CancelIrql;
 
             // Release the cancel spin lock, staying at DISPATCH_LEVEL for IoStartNextPacket. (The seed passes
@@ -136,7 +149,17 @@ public static class Driver
             // The cancel routine has this IRP: it completes it and starts the next packet. Not in the seed: an IRP
             // cancelled before IoStartPacket gave it a cancel routine reaches an idle device's StartIo with Cancel
             // set and the routine still in place, and nobody will ever call it. That one is ours to complete.
+            var pDevExt = (DEVICE_EXTENSION)DeviceObject.DeviceExtension!;
             bool ours = Irp == DeviceObject.CurrentIrp && IoSetCancelRoutine(Irp, null) is not null;
+            if (ours)
+            {
+                pDevExt.StartIoCompletedCancelled++;
+            }
+            else
+            {
+                pDevExt.StartIoLeftToCancelRoutine++;
+            }
+
             IoReleaseCancelSpinLock(oldirql);
             if (ours)
             {
@@ -159,8 +182,8 @@ public static class Driver
         // The seed waits three seconds here with KeWaitForSingleObject, "to simulate an operation that takes about
         // three seconds". StartIo runs at DISPATCH_LEVEL, where waiting stops the machine (see the
         // startio-seed-wait sample). The device's time is a timer instead; its DPC finishes the read.
-        var pDevExt = (DEVICE_EXTENSION)DeviceObject.DeviceExtension!;
-        KeSetTimer(pDevExt.ReadTimer, RELATIVE(SECONDS(3)), pDevExt.ReadDoneDpc);
+        var pdx = (DEVICE_EXTENSION)DeviceObject.DeviceExtension!;
+        KeSetTimer(pdx.ReadTimer, RELATIVE(SECONDS(3)), pdx.ReadDoneDpc);
 
         KdPrint("Leave HelloDDKStartIO\n");
     }
