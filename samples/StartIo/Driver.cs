@@ -5,11 +5,12 @@ namespace IrpLab.Samples.StartIo;
 
 /// <summary>
 /// Seed 002, "StartIO例程": HelloDDKRead hands every read to the I/O manager's device queue with IoStartPacket, and
-/// HelloDDKStartIO serves them one at a time. OnCancelIRP and HelloDDKStartIO keep the seed's structure; two things
-/// differ, both explained in the README. The seed simulates a three-second read by waiting inside StartIo, which
+/// HelloDDKStartIO serves them one at a time. OnCancelIRP and HelloDDKStartIO keep the seed's structure; three things
+/// differ, all explained in the README. The seed simulates a three-second read by waiting inside StartIo, which
 /// runs at DISPATCH_LEVEL, where a thread cannot wait: here StartIo arms a timer instead, and the timer's DPC
-/// completes the read and starts the next. And the seed's cancel routine lowers the IRQL before calling
-/// IoStartNextPacket, which must be called at DISPATCH_LEVEL.
+/// completes the read and starts the next. The seed's cancel routine lowers the IRQL before calling
+/// IoStartNextPacket, which must be called at DISPATCH_LEVEL. And StartIo completes a read that was cancelled before
+/// IoStartPacket gave it a cancel routine, which the seed would leave pending forever.
 /// </summary>
 public static class Driver
 {
