@@ -71,7 +71,8 @@ public sealed class SamplesTests
         string[] expected =
         [
             "system-thread", "async-ioctl", "sync-completion-surprise", "sync-read", "overlapped-read",
-            "readfileex-apc", "pending-irp-queue", "cancel-routine",
+            "readfileex-apc", "pending-irp-queue", "cancel-routine", "startio", "startio-seed-wait",
+            "startio-custom-queues", "interrupt-dpc",
         ];
         Assert.All(expected, n => Assert.NotNull(SampleCatalog.Find(n)));
     }

@@ -109,7 +109,7 @@ public sealed class BugCheckInfo
             b.AppendLine("RECENT TRACE:");
             foreach (TraceEvent e in RecentTrace)
             {
-                b.AppendLine(e.ToString());
+                b.AppendLine(e.ToString().TrimEnd('\n', '\r'));
             }
         }
 
