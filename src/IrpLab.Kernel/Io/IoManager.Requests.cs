@@ -292,7 +292,7 @@ internal sealed partial class IoManager
         }
         else
         {
-            irp.UserBuffer = length > 0 ? new UserBuffer(buffer!, (int)length, t.Process) : null;
+            irp.UserBuffer = length > 0 ? new UserBuffer(buffer!, (int)length, t.Process) { IsOutput = read } : null;
         }
     }
 
@@ -348,7 +348,7 @@ internal sealed partial class IoManager
             default:
                 // METHOD_NEITHER: raw caller addresses; nothing probed, locked or copied.
                 parameters.Type3InputBuffer = request.InputBuffer is null ? null : new UserBuffer(request.InputBuffer, (int)inLength, t.Process);
-                irp.UserBuffer = request.OutputBuffer is null ? null : new UserBuffer(request.OutputBuffer, (int)outLength, t.Process);
+                irp.UserBuffer = request.OutputBuffer is null ? null : new UserBuffer(request.OutputBuffer, (int)outLength, t.Process) { IsOutput = true };
                 break;
         }
     }
@@ -362,7 +362,7 @@ internal sealed partial class IoManager
             return cached;
         }
 
-        cached = new UserBuffer(buffer, length, t.Process);
+        cached = new UserBuffer(buffer, length, t.Process) { IsOutput = output };
         if (output)
         {
             t.CachedOutputBuffer = cached;
