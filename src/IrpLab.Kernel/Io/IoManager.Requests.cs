@@ -71,6 +71,11 @@ internal sealed partial class IoManager
                 userEvent = (KEvent)ev!;
             }
 
+            if (mode == KProcessorMode.UserMode && _machine.VerifierEnabled)
+            {
+                ApplicationVerifier.BeforeIssue(t, userEvent, ref request);
+            }
+
             bool synchronous = fo.IsSynchronous;
             if (synchronous)
             {
