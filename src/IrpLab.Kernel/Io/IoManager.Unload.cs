@@ -57,12 +57,23 @@ internal sealed partial class IoManager
     private void RunUnloadRoutine(DriverObject driver)
     {
         DriverUnload unload = driver.DriverUnload!;
+
+        // The routine deletes its devices; their queues are still checked afterwards.
+        var devices = new List<DeviceObject>();
+        lock (_drivers)
+        {
+            for (DeviceObject? d = driver.DeviceObject; d is not null; d = d.NextDevice)
+            {
+                devices.Add(d);
+            }
+        }
+
         CallDriverRoutine(driver, "DriverUnload", () =>
         {
             unload(driver);
             return NtStatus.STATUS_SUCCESS;
         });
-        DriverUnloadChecks.AfterUnloadRoutine(_machine, driver);
+        DriverUnloadChecks.AfterUnloadRoutine(_machine, driver, devices);
         driver.Unloaded = true;
         lock (_drivers)
         {
@@ -91,10 +102,11 @@ internal sealed partial class IoManager
     /// <summary>
     /// The IRPs <paramref name="driver"/> still holds, for the unload check: requests (on their threads' IRP lists)
     /// whose current stack location is one of its devices or that carry a completion routine it registered, and IRPs
-    /// in its devices' queues or being started (CurrentIrp). Packets on no thread's list and in no device queue
-    /// (IoAllocateIrp packets the driver keeps in a list of its own) are not found.
+    /// in the queues of <paramref name="devices"/> (the driver's devices before its unload routine deleted them) or
+    /// being started there (CurrentIrp). Packets on no thread's list and in no device queue (IoAllocateIrp packets the
+    /// driver keeps in a list of its own) are not found.
     /// </summary>
-    public void CollectHeldIrps(DriverObject driver, List<(Irp Irp, string Where)> into)
+    public void CollectHeldIrps(DriverObject driver, List<DeviceObject> devices, List<(Irp Irp, string Where)> into)
     {
         foreach (KThread thread in _machine.LiveThreads())
         {
@@ -110,7 +122,7 @@ internal sealed partial class IoManager
             }
         }
 
-        for (DeviceObject? d = driver.DeviceObject; d is not null; d = d.NextDevice)
+        foreach (DeviceObject d in devices)
         {
             if (d.CurrentIrp is Irp current && current.State == IrpState.Dispatched && !Contains(into, current))
             {

@@ -18,11 +18,11 @@ namespace IrpLab;
 internal static class DriverUnloadChecks
 {
     /// <summary>Called by the I/O manager right after the driver's unload routine returned.</summary>
-    public static void AfterUnloadRoutine(Machine machine, DriverObject driver)
+    public static void AfterUnloadRoutine(Machine machine, DriverObject driver, List<DeviceObject> devices)
     {
         string name = driver.Name;
         var irps = new List<(Irp Irp, string Where)>();
-        machine.Io.CollectHeldIrps(driver, irps);
+        machine.Io.CollectHeldIrps(driver, devices, irps);
         var timers = new List<KTimer>();
         var dpcs = new List<(KDpc Dpc, bool Running)>();
         var interrupts = new List<KInterrupt>();
