@@ -20,6 +20,7 @@ public static class SampleCatalog
         new("readfileex-apc", "ReadFileEx: the completion routine runs as an APC in an alertable SleepEx", "002 §4", ReadFileExApc.Host.Run),
         new("pending-irp-queue", "Reads queued in the driver's own list, all completed at IRP_MJ_CLEANUP", "002 IRP的异步完成", PendingIrpQueue.Host.Run),
         new("cancel-routine", "IoSetCancelRoutine, then CancelIo from the app: the seed's CancelReadIRP", "002 取消IRP", CancelRoutine.Host.Run),
+        new("double-completion", "A driver completes a read in its dispatch routine and again from its worker a second later", "-", DoubleCompletion.Host.Run, ExpectedBugCheck: 0x44),
     ];
 
     public static Sample? Find(string name) => All.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase));

@@ -92,6 +92,8 @@ public static class NtStatusClass
     public static string Format(NtStatus status)
     {
         string hex = "0x" + ((uint)status).ToString("X8", System.Globalization.CultureInfo.InvariantCulture);
-        return Enum.IsDefined(status) ? status + " (" + hex + ")" : hex;
+        // 0 has three names (STATUS_SUCCESS, STATUS_WAIT_0, STATUS_CONTINUE_COMPLETION); Enum.ToString picks any of them.
+        return status == NtStatus.STATUS_SUCCESS ? "STATUS_SUCCESS (" + hex + ")"
+            : Enum.IsDefined(status) ? status + " (" + hex + ")" : hex;
     }
 }

@@ -109,7 +109,11 @@ public sealed class BugCheckInfo
             b.AppendLine("RECENT TRACE:");
             foreach (TraceEvent e in RecentTrace)
             {
-                b.AppendLine(e.ToString());
+                // The stop itself is the last event; its text is the diagnosis above.
+                if (e.Kind != TraceEventKind.BugCheck)
+                {
+                    b.AppendLine(e.ToString().TrimEnd('\r', '\n'));
+                }
             }
         }
 
