@@ -36,12 +36,26 @@ public static class VerifierDiagnostics
 {
     private const string T = "IrpLab.Tests.Verifier.VerifierDiagnosticTests.";
 
+    /// <summary>The entry for a stop: by code, and for 0xC4 and 0xC9 by the subcode in Parameter1. Null if none.</summary>
+    public static VerifierDiagnostic? Find(uint code, ulong parameter1)
+    {
+        foreach (VerifierDiagnostic d in All)
+        {
+            if (d.Kind != DiagnosticKind.Warning && d.Code == code && (d.Subcode is null || d.Subcode == parameter1))
+            {
+                return d;
+            }
+        }
+
+        return null;
+    }
+
     public static IReadOnlyList<VerifierDiagnostic> All { get; } =
     [
         new(0x44, null, "MULTIPLE_IRP_COMPLETE_REQUESTS", DiagnosticKind.KernelBugCheck,
             "P1 IRP",
-            "IoCompleteRequest on an IRP that was already completed: usually a cancel routine and the normal path both completing it.",
-            "Decide ownership with the value IoSetCancelRoutine(Irp, NULL) returns: only the path that gets the routine back completes the IRP.",
+            "IoCompleteRequest on an IRP that was already completed: two paths both believed they owned it (a cancel routine and the normal path, or a dispatch routine and a worker it also handed the IRP to).",
+            "An IRP has one owner at a time: once a routine has completed it, passed it down or handed it to another context, it must not touch it again. Between a cancel routine and the normal path, decide with the value IoSetCancelRoutine(Irp, NULL) returns: only the path that gets the routine back completes the IRP.",
             T + "DoubleCompletion_BugCheck0x44"),
         new(0x35, null, "NO_MORE_IRP_STACK_LOCATIONS", DiagnosticKind.KernelBugCheck,
             "P1 IRP",

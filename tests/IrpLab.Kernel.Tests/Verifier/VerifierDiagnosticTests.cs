@@ -1114,8 +1114,9 @@ public sealed class VerifierDiagnosticTests
 
         public BugCheckInfo? Run(Machine m)
         {
-            var driver = new TestDriver("Locks").On(IRP_MJ_DEVICE_CONTROL, Dispatch);
+            var driver = new TestDriver("Locks");
             driver.Load(m);
+            driver.Driver.MajorFunction[IRP_MJ_DEVICE_CONTROL] = Dispatch;
             return Catch(() => m.Run("app", () =>
             {
                 Handle h = OpenTests.Open(driver.Win32Name, flags: K32.FILE_FLAG_OVERLAPPED);
