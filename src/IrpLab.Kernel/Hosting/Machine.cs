@@ -158,7 +158,11 @@ public sealed class Machine : IDisposable
         return status;
     }
 
-    /// <summary>Unloads a driver: its unload routine runs on a system thread.</summary>
+    /// <summary>
+    /// Unloads a driver: its unload routine runs on a system thread, and STATUS_SUCCESS is returned. While a device of
+    /// the driver is still referenced by a file object, the unload is deferred instead: new opens fail, STATUS_PENDING
+    /// is returned, and the routine runs on a system thread when the last reference goes (docs/verifier.md, Unload).
+    /// </summary>
     public NtStatus UnloadDriver(string name)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);

@@ -46,30 +46,33 @@ internal static class ApplicationVerifier
         bool eventReported = false;
         foreach (Irp irp in inFlight)
         {
-            string earlier = irp + " (" + IoManager.MajorFunctionName(irp.Stack[irp.StackCount - 1].MajorFunction) + (irp.Tail.Overlay.Thread is KThread by ? " issued by " + by : string.Empty) + ")";
             bool sameStatusBlock = ReferenceEquals(irp.UserIosb, request.IoStatusBlock);
             if (sameStatusBlock && !statusBlockReported)
             {
                 statusBlockReported = true;
                 Stop(t, OverlappedReusedWhilePending,
-                    $"{service} was given the OVERLAPPED (I/O status block) of {earlier}, which is still pending: its completion will write this request's status and byte count, and signal or post for the wrong request. Give each request in flight its own OVERLAPPED; reuse one only after its completion was observed (also after CancelIo).");
+                    $"{service} was given the OVERLAPPED (I/O status block) of {Describe(irp)}, which is still pending: its completion will write this request's status and byte count, and signal or post for the wrong request. Give each request in flight its own OVERLAPPED; reuse one only after its completion was observed (also after CancelIo).");
             }
 
             if (!bufferReported && Conflicts(irp, newOutput, newInput))
             {
                 bufferReported = true;
                 Stop(t, OverlappedReusedWhilePending,
-                    $"{service} was given a buffer that {earlier}, still pending, is using: the two requests overwrite each other's data. Give each request in flight its own buffer; reuse it only after the completion was observed (also after CancelIo).");
+                    $"{service} was given a buffer that {Describe(irp)}, still pending, is using: the two requests overwrite each other's data. Give each request in flight its own buffer; reuse it only after the completion was observed (also after CancelIo).");
             }
 
             if (!eventReported && !sameStatusBlock && userEvent is not null && ReferenceEquals(irp.UserEvent, userEvent))
             {
                 eventReported = true;
                 Stop(t, EventSharedByConcurrentRequests,
-                    $"{service} was given the event of {earlier}, which is still pending: the I/O manager resets the event now, and its one signal cannot tell the two completions apart. Give each request in flight its own event.");
+                    $"{service} was given the event of {Describe(irp)}, which is still pending: the I/O manager resets the event now, and its one signal cannot tell the two completions apart. Give each request in flight its own event.");
             }
         }
     }
+
+    private static string Describe(Irp irp)
+        => irp + " (" + IoManager.MajorFunctionName(irp.Stack[irp.StackCount - 1].MajorFunction)
+            + (irp.Tail.Overlay.Thread is KThread by ? " issued by " + by : string.Empty) + ")";
 
     /// <summary>The new request writes a buffer the earlier one uses, or reads a buffer the earlier one writes.</summary>
     private static bool Conflicts(Irp irp, byte[]? newOutput, byte[]? newInput)
