@@ -38,6 +38,11 @@ internal sealed partial class IoManager
     /// <summary>A file object of one of the driver's devices went away: a deferred unload whose last reference that was starts now.</summary>
     private void UnloadIfLastReference(DriverObject driver)
     {
+        if (!Volatile.Read(ref driver.UnloadPending))
+        {
+            return;
+        }
+
         lock (_drivers)
         {
             if (!driver.UnloadPending || driver.UnloadStarted || ReferenceCount(driver) != 0 || _machine.IsHalted)
