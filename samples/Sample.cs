@@ -66,6 +66,7 @@ public static class SampleCatalog
         new("race-cancel-check-then-set-fixed", "Set the cancel routine, then test Irp->Cancel: no schedule fails", "002 取消IRP", Races.CheckThenSet.Host(fixedDriver: true)),
         new("race-cancel-vs-dpc", "Race: the DPC and the cancel routine both complete the IRP under some schedule", "002 取消IRP + DPC", Races.CancelVsDpc.Host(fixedDriver: false)) { Expectation = SampleExpectation.BugCheck },
         new("race-cancel-vs-dpc-fixed", "Ownership through a slot under a spin lock: no schedule fails", "002 取消IRP + DPC", Races.CancelVsDpc.Host(fixedDriver: true)),
+        new("double-completion", "A driver completes a read in its dispatch routine and again from its worker a second later", "-", DoubleCompletion.Host.Run, ExpectedBugCheck: 0x44),
     ];
 
     public static Sample? Find(string name) => All.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase));

@@ -63,6 +63,10 @@ runCommand.SetAction(parse =>
         {
             Console.WriteLine(FormatApp(e));
         }
+        else if (e.Kind == TraceEventKind.VerifierWarning)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{e.Sequence:D8}\t{e.Seconds:F8}\t[verifier warning] {e.Text}"));
+        }
         else if (verbose && e.Kind is not TraceEventKind.BugCheck and not TraceEventKind.Deadlock)
         {
             Console.WriteLine(e.ToString());

@@ -154,6 +154,7 @@ public static partial class Kernel32
             return FinishOverlapped(status);
         }
 
+        VerifyNoOverlappedHandle(hDevice, "DeviceIoControl");
         IoStatusBlock iosb = RentIoStatusBlock();
         NtStatus result = Ntdll.NtDeviceIoControlFile(hDevice, NULL, null, null, iosb, dwIoControlCode, lpInBuffer, nInBufferSize, lpOutBuffer, nOutBufferSize);
         if (result == NtStatus.STATUS_PENDING)
@@ -227,6 +228,7 @@ public static partial class Kernel32
             bytes = 0;
         }
 
+        VerifyNoOverlappedHandle(hFile, read ? "ReadFile" : "WriteFile");
         IoStatusBlock iosb = RentIoStatusBlock();
         NtStatus result = read
             ? Ntdll.NtReadFile(hFile, NULL, null, null, iosb, buffer, length, null, null)
@@ -279,6 +281,35 @@ public static partial class Kernel32
 
     private static void ReturnIoStatusBlock(IoStatusBlock iosb) => (t_statusBlocks ??= new Stack<IoStatusBlock>()).Push(iosb);
 
+    /// <summary>Application Verifier is on for this process (the machine's verifier): a PEB read, no system call.</summary>
+    private static bool ApplicationVerifierEnabled => (Ntdll.RtlGetNtGlobalFlags() & Ntdll.FLG_APPLICATION_VERIFIER) != 0;
+
+    /// <summary>
+    /// NULL_OVERLAPPED_ON_OVERLAPPED_HANDLE (verifier only): a call without an OVERLAPPED on a handle opened with
+    /// FILE_FLAG_OVERLAPPED. Reads and writes then fail with ERROR_INVALID_PARAMETER; DeviceIoControl waits on the
+    /// handle, which any other request on it can signal, so it may report completion too early (MS Learn: DeviceIoControl).
+    /// </summary>
+    private static void VerifyNoOverlappedHandle(Handle hFile, string function)
+    {
+        if (!ApplicationVerifierEnabled)
+        {
+            return;
+        }
+
+        IoStatusBlock iosb = RentIoStatusBlock();
+        NtStatus status = Ntdll.NtQueryInformationFile(hFile, iosb, out FileModeInformation mode, FileInformationClass.FileModeInformation);
+        ReturnIoStatusBlock(iosb);
+        if (NtStatusClass.IsSuccess(status) && (mode.Mode & (Ntdll.FILE_SYNCHRONOUS_IO_ALERT | Ntdll.FILE_SYNCHRONOUS_IO_NONALERT)) == 0)
+        {
+            Ntdll.RtlApplicationVerifierStop("NULL_OVERLAPPED_ON_OVERLAPPED_HANDLE",
+                function + " without an OVERLAPPED on a handle opened with FILE_FLAG_OVERLAPPED: the I/O is asynchronous, so without an OVERLAPPED "
+                + (function == "DeviceIoControl"
+                    ? "the call waits on the file handle, which any other request on the handle signals, and can report completion too early."
+                    : "there is no offset to read or write at and the call fails with ERROR_INVALID_PARAMETER.")
+                + " Pass an OVERLAPPED on overlapped handles.");
+        }
+    }
+
     private static bool FinishOverlapped(NtStatus status)
     {
         if (status == NtStatus.STATUS_PENDING)
@@ -327,6 +358,11 @@ public static partial class Kernel32
                 return FALSE;
             }
 
+            if (!lpOverlapped.hEvent.IsNull && ApplicationVerifierEnabled)
+            {
+                VerifyManualResetEvent(lpOverlapped.hEvent);
+            }
+
             Handle wait = lpOverlapped.hEvent.IsNull ? hFile : lpOverlapped.hEvent;
             uint result = WaitForSingleObjectEx(wait, dwMilliseconds, bAlertable);
             if (result == WAIT_TIMEOUT)
@@ -359,5 +395,19 @@ public static partial class Kernel32
         }
 
         return TRUE;
+    }
+
+    /// <summary>
+    /// AUTO_RESET_EVENT_IN_GETOVERLAPPEDRESULT (verifier only): GetOverlappedResult is about to wait on an auto-reset
+    /// event. If another wait consumes its signal first, GetOverlappedResult blocks forever (MS Learn: GetOverlappedResult).
+    /// </summary>
+    private static void VerifyManualResetEvent(Handle hEvent)
+    {
+        if (Ntdll.NtQueryEvent(hEvent, EventInformationClass.EventBasicInformation, out EventBasicInformation info) == NtStatus.STATUS_SUCCESS
+            && info.EventType == EventType.SynchronizationEvent)
+        {
+            Ntdll.RtlApplicationVerifierStop("AUTO_RESET_EVENT_IN_GETOVERLAPPEDRESULT",
+                "GetOverlappedResult waits on the OVERLAPPED's hEvent, an auto-reset event: if another wait consumes its signal, GetOverlappedResult blocks forever. Use a manual-reset event (CreateEvent(NULL, TRUE, FALSE, NULL)).");
+        }
     }
 }

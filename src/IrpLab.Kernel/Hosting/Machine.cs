@@ -32,6 +32,7 @@ public sealed class Machine : IDisposable
     private readonly List<KThread> _threads = [];
     private readonly Lock _hostLock = new();
     private readonly Lock _stopLock = new();
+    private readonly HashSet<string>? _verifiedDrivers;
     private long _nextClientId = 4;
     private long _nextDebugId;
     private volatile bool _halted;
@@ -46,6 +47,11 @@ public sealed class Machine : IDisposable
         if (Options.Processors is < 1 or > 64)
         {
             throw new ArgumentOutOfRangeException(nameof(options), "Processors must be between 1 and 64.");
+        }
+
+        if (Options.VerifiedDrivers is IReadOnlyCollection<string> verified)
+        {
+            _verifiedDrivers = new HashSet<string>(verified, StringComparer.OrdinalIgnoreCase);
         }
 
         Dispatcher = new KernelDispatcher(this);
@@ -80,6 +86,7 @@ public sealed class Machine : IDisposable
         TimerObjects = new TimerManager(this);
         Workers = new ExWorkerPool(this);
         Interrupts = new InterruptController(this);
+        Deadlocks = new DeadlockVerifier(this);
     }
 
     public MachineOptions Options { get; }
@@ -131,9 +138,19 @@ public sealed class Machine : IDisposable
 
     internal InterruptController Interrupts { get; }
 
+    internal DeadlockVerifier Deadlocks { get; }
+
     internal SplitMix64 RealRandom { get; }
 
+    /// <summary>The verifier is on for the machine: IRP tracking, deadlock bookkeeping, application warnings.</summary>
     internal bool VerifierEnabled => Options.Verifier;
+
+    /// <summary>Whether the verifier checks <paramref name="driver"/> (null: code outside any driver).</summary>
+    internal bool Verifies(string? driver)
+        => Options.Verifier && (_verifiedDrivers is null || (driver is not null && _verifiedDrivers.Contains(driver)));
+
+    /// <summary>Whether the verifier checks the driver whose routine <paramref name="thread"/> is running.</summary>
+    internal bool Verifies(KThread thread) => Verifies(thread.CurrentDriver);
 
     /// <summary>Loads a driver: DriverEntry runs on a system thread. Returns DriverEntry's status.</summary>
     public NtStatus LoadDriver(string name, DriverInitialize driverEntry)
@@ -145,7 +162,11 @@ public sealed class Machine : IDisposable
         return status;
     }
 
-    /// <summary>Unloads a driver: its unload routine runs on a system thread.</summary>
+    /// <summary>
+    /// Unloads a driver: its unload routine runs on a system thread, and STATUS_SUCCESS is returned. While a device of
+    /// the driver is still referenced by a file object, the unload is deferred instead: new opens fail, STATUS_PENDING
+    /// is returned, and the routine runs on a system thread when the last reference goes (docs/verifier.md, Unload).
+    /// </summary>
     public NtStatus UnloadDriver(string name)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);

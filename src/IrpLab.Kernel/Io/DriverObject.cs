@@ -33,6 +33,12 @@ public sealed class DriverObject : KernelObject
 
     internal bool Unloaded;
 
+    /// <summary>UnloadDriver was called: new opens fail; the unload routine runs once no device is referenced.</summary>
+    internal bool UnloadPending;
+
+    /// <summary>The unload routine has been called (or a thread to call it has been started).</summary>
+    internal bool UnloadStarted;
+
     internal override ObjectType Type => ObjectType.Driver;
 
     public override string ToString() => Name;

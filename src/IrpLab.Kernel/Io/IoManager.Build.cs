@@ -68,7 +68,7 @@ internal sealed partial class IoManager
             }
             else
             {
-                irp.UserBuffer = length > 0 ? new UserBuffer(buffer!, (int)length, t.Process) : null;
+                irp.UserBuffer = length > 0 ? new UserBuffer(buffer!, (int)length, t.Process) { IsOutput = read } : null;
             }
         }
 

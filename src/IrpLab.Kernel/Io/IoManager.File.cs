@@ -58,7 +58,8 @@ internal sealed partial class IoManager
 
         lock (_drivers)
         {
-            if ((device.Flags & DO_DEVICE_INITIALIZING) != 0 || device.DeletePending || device.Deleted || device.DriverObject.Unloaded)
+            if ((device.Flags & DO_DEVICE_INITIALIZING) != 0 || device.DeletePending || device.Deleted
+                || device.DriverObject.Unloaded || device.DriverObject.UnloadPending)
             {
                 return NtStatus.STATUS_NO_SUCH_DEVICE;
             }
@@ -261,6 +262,8 @@ internal sealed partial class IoManager
                 device.Deleted = true;
             }
         }
+
+        UnloadIfLastReference(fo.DeviceObject.DriverObject);
     }
 
     private void SendFileControlIrp(KThread t, FileObject fo, byte major)

@@ -170,6 +170,21 @@ internal sealed partial class IoManager
         return result;
     }
 
+    /// <summary>The requests in flight of every thread of <paramref name="process"/> (the verifier's in-flight checks).</summary>
+    public void CollectProcessIrps(KProcess process, List<Irp> into)
+    {
+        foreach (KThread thread in process.AllThreads())
+        {
+            lock (_threadListLock)
+            {
+                for (Irp? irp = thread.IrpListHead; irp is not null; irp = irp.ThreadNext)
+                {
+                    into.Add(irp);
+                }
+            }
+        }
+    }
+
     // ------------------------------------------------------------------ IoCallDriver
 
     /// <summary>

@@ -71,6 +71,11 @@ internal sealed partial class IoManager
                 userEvent = (KEvent)ev!;
             }
 
+            if (mode == KProcessorMode.UserMode && _machine.VerifierEnabled)
+            {
+                ApplicationVerifier.BeforeIssue(t, userEvent, ref request);
+            }
+
             bool synchronous = fo.IsSynchronous;
             if (synchronous)
             {
@@ -292,7 +297,7 @@ internal sealed partial class IoManager
         }
         else
         {
-            irp.UserBuffer = length > 0 ? new UserBuffer(buffer!, (int)length, t.Process) : null;
+            irp.UserBuffer = length > 0 ? new UserBuffer(buffer!, (int)length, t.Process) { IsOutput = read } : null;
         }
     }
 
@@ -348,7 +353,7 @@ internal sealed partial class IoManager
             default:
                 // METHOD_NEITHER: raw caller addresses; nothing probed, locked or copied.
                 parameters.Type3InputBuffer = request.InputBuffer is null ? null : new UserBuffer(request.InputBuffer, (int)inLength, t.Process);
-                irp.UserBuffer = request.OutputBuffer is null ? null : new UserBuffer(request.OutputBuffer, (int)outLength, t.Process);
+                irp.UserBuffer = request.OutputBuffer is null ? null : new UserBuffer(request.OutputBuffer, (int)outLength, t.Process) { IsOutput = true };
                 break;
         }
     }
@@ -362,7 +367,7 @@ internal sealed partial class IoManager
             return cached;
         }
 
-        cached = new UserBuffer(buffer, length, t.Process);
+        cached = new UserBuffer(buffer, length, t.Process) { IsOutput = output };
         if (output)
         {
             t.CachedOutputBuffer = cached;

@@ -137,7 +137,7 @@ internal sealed partial class IoManager
             device.StartIoDepth--;
         }
 
-        if (t.Irql != irql && _machine.VerifierEnabled)
+        if (t.Irql != irql && _machine.Verifies(driver.Name))
         {
             throw _machine.RaiseBugCheck(BugCheckCatalogue.IRQL_UNEXPECTED_VALUE, ((ulong)t.Irql << 16) | ((ulong)irql << 8) | 2, 0, 0, 0,
                 $"{driver.Name}!{startIo.Method.Name} (StartIo) returned at {IrqlLevel.Name(t.Irql)} but was called at {IrqlLevel.Name(irql)}.");

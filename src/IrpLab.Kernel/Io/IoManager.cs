@@ -68,7 +68,14 @@ internal sealed partial class IoManager
         return status;
     }
 
-    /// <summary>Runs the driver's unload routine (in the calling system thread) and forgets the driver.</summary>
+    /// <summary>
+    /// Unloads a legacy driver (§8.3). Its devices are marked unload-pending, so new opens fail with
+    /// STATUS_NO_SUCH_DEVICE. If none of them is referenced by a file object, the unload routine runs now, in the
+    /// calling system thread, and the result is STATUS_SUCCESS. Otherwise the unload is deferred: the routine runs on a
+    /// system thread when the last reference goes, and the result is STATUS_PENDING. (ReactOS's IopUnloadDriver returns
+    /// STATUS_SUCCESS for a deferred unload, so its caller cannot tell; the hosting API returns STATUS_PENDING so that a
+    /// host can.)
+    /// </summary>
     public NtStatus UnloadDriver(string name)
     {
         DriverObject? driver = FindDriver(name);
@@ -77,30 +84,18 @@ internal sealed partial class IoManager
             return NtStatus.STATUS_OBJECT_NAME_NOT_FOUND;
         }
 
-        if (driver.DriverUnload is not DriverUnload unload)
+        if (driver.DriverUnload is null)
         {
             // A legacy driver without an unload routine cannot be stopped.
             return NtStatus.STATUS_INVALID_DEVICE_REQUEST;
         }
 
-        CallDriverRoutine(driver, "DriverUnload", () =>
+        if (!BeginUnload(driver))
         {
-            unload(driver);
-            return NtStatus.STATUS_SUCCESS;
-        });
-        DriverUnloadChecks.AfterUnloadRoutine(_machine, driver);
-        driver.Unloaded = true;
-        lock (_drivers)
-        {
-            _drivers.Remove(name);
+            return NtStatus.STATUS_PENDING;
         }
 
-        _machine.Objects.RemoveName(driver);
-        if (_machine.Trace.IsEnabled(TraceEventKind.DriverUnloaded))
-        {
-            _machine.Trace.Record(TraceEventKind.DriverUnloaded, "driver " + name + " unloaded");
-        }
-
+        RunUnloadRoutine(driver);
         return NtStatus.STATUS_SUCCESS;
     }
 

@@ -97,6 +97,9 @@ public sealed class Irp : KernelObject
     /// <summary>The verifier's record of this IRP's life (when the verifier is on).</summary>
     internal IrpHistory? History;
 
+    /// <summary>The driver that called IoCompleteRequest (recorded by the verifier for its copy-back check).</summary>
+    internal string? CompletingDriver;
+
     /// <summary>Links of the requesting thread's IRP list (guarded by the I/O manager's thread-list lock).</summary>
     internal Irp? ThreadNext;
 
@@ -161,6 +164,7 @@ public sealed class Irp : KernelObject
         CallerOutputLength = 0;
         IsInternal = false;
         History = null;
+        CompletingDriver = null;
         ThreadNext = null;
         ThreadPrevious = null;
         MarkedPendingLocations = 0;

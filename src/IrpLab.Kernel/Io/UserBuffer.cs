@@ -34,6 +34,22 @@ public sealed class UserBuffer
     internal bool ProbedForRead;
 
     internal bool ProbedForWrite;
+
+    /// <summary>The driver writes this buffer (a read's or an IOCTL's output); otherwise it reads it.</summary>
+    internal bool IsOutput { get; init; }
+
+    private long _debugId;
+
+    /// <summary>A stable pseudo user-mode address for bug check parameters (assigned on first use).</summary>
+    internal ulong DebugAddress(Machine machine)
+    {
+        if (_debugId == 0)
+        {
+            _debugId = machine.NextDebugId();
+        }
+
+        return 0x0000_0000_1000_0000UL + ((ulong)_debugId << 12);
+    }
 }
 
 /// <summary>

@@ -4,7 +4,9 @@ using System.Text;
 namespace IrpLab;
 
 /// <summary>
-/// What the kernel finds when a driver image is unloaded while something can still call into it: a queued timer
+/// What the kernel finds when a driver image is unloaded while something can still call into it: an IRP the driver
+/// still holds (pending in one of its devices, in its device queue, or below it with its completion routine set: its
+/// cancel or completion routine, or its StartIo, would run later), a queued timer
 /// (its DPC, or a waiter's wake-up, would run later), a queued or running DPC, a connected interrupt, or an executive
 /// work item (ExQueueWorkItem) queued or running. On Windows the crash comes when the stale code address is reached;
 /// the machine stops at the unload itself, with DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS (0xCE) and a
@@ -16,9 +18,11 @@ namespace IrpLab;
 internal static class DriverUnloadChecks
 {
     /// <summary>Called by the I/O manager right after the driver's unload routine returned.</summary>
-    public static void AfterUnloadRoutine(Machine machine, DriverObject driver)
+    public static void AfterUnloadRoutine(Machine machine, DriverObject driver, List<DeviceObject> devices)
     {
         string name = driver.Name;
+        var irps = new List<(Irp Irp, string Where)>();
+        machine.Io.CollectHeldIrps(driver, devices, irps);
         var timers = new List<KTimer>();
         var dpcs = new List<(KDpc Dpc, bool Running)>();
         var interrupts = new List<KInterrupt>();
@@ -27,7 +31,7 @@ internal static class DriverUnloadChecks
         machine.Dpcs.CollectPending(name, dpcs);
         machine.Interrupts.CollectConnected(name, interrupts);
         machine.Workers.CollectPending(name, workItems);
-        if (timers.Count + dpcs.Count + interrupts.Count + workItems.Count == 0)
+        if (irps.Count + timers.Count + dpcs.Count + interrupts.Count + workItems.Count == 0)
         {
             return;
         }
@@ -36,6 +40,12 @@ internal static class DriverUnloadChecks
         b.Append("Driver ").Append(name).Append(" was unloaded while it still had ");
         var items = new List<string>();
         ulong address = 0;
+        foreach ((Irp irp, string where) in irps)
+        {
+            address = address == 0 ? irp.DebugAddress(machine) : address;
+            items.Add(irp + " " + where);
+        }
+
         foreach (KTimer t in timers)
         {
             address = address == 0 ? t.DebugAddress(machine) : address;
@@ -64,7 +74,7 @@ internal static class DriverUnloadChecks
         }
 
         b.AppendJoin("; ", items).Append(". When ").Append(items.Count == 1 ? "it fires" : "they fire")
-            .Append(", Windows calls into the unloaded image. In DriverUnload cancel timers (KeCancelTimer), remove queued DPCs ")
+            .Append(", Windows calls into the unloaded image. In DriverUnload complete (STATUS_CANCELLED) or cancel the IRPs the driver holds, cancel timers (KeCancelTimer), remove queued DPCs ")
             .Append("(KeRemoveQueueDpc) and call KeFlushQueuedDpcs, disconnect interrupts (IoDisconnectInterrupt), and wait for ")
             .Append("work items to finish (or use IoAllocateWorkItem/IoQueueWorkItem, which keep the driver loaded).");
 

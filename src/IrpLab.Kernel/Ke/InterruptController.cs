@@ -349,7 +349,7 @@ internal sealed class InterruptController
         {
             byte irql = thread.Irql;
             ulong address = interrupt.DebugAddress(_machine);
-            throw _machine.VerifierEnabled
+            throw _machine.Verifies(interrupt.OwnerDriver)
                 ? _machine.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_DETECTED_VIOLATION, 0x111, address, interrupt.Irql, irql,
                     $"ISR {interrupt.RoutineName} returned at {IrqlLevel.Name(irql)}; it was called at {IrqlLevel.Name(interrupt.Irql)} and must return there.")
                 : _machine.RaiseBugCheck(BugCheckCatalogue.IRQL_UNEXPECTED_VALUE,

@@ -10,7 +10,7 @@ internal static class IrqlRules
     public static void RequireDispatchLevel(KThread t, string routine)
     {
         KernelChecks.RequireIrql(t, IrqlLevel.Dispatch, routine);
-        if (t.Irql < IrqlLevel.Dispatch && t.Machine.VerifierEnabled)
+        if (t.Irql < IrqlLevel.Dispatch && t.Machine.Verifies(t))
         {
             throw t.Machine.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_DETECTED_VIOLATION, KernelChecks.VerifierGenericIrql, t.Irql, IrqlLevel.Dispatch, 0,
                 $"{routine} was called at {IrqlLevel.Name(t.Irql)}; it must be called at DISPATCH_LEVEL (raise with KeRaiseIrql or hold a spin lock).");

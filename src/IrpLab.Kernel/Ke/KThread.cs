@@ -76,6 +76,9 @@ public sealed class KThread : DispatcherObject
     internal ThreadWaitTimer WaitTimer { get; }
     internal KSpinLock? SpinningOn;
 
+    /// <summary>Spin locks held (or being acquired), oldest first: the verifier's deadlock detection.</summary>
+    internal List<KSpinLock>? HeldSpinLocks;
+
     /// <summary>Mutexes this thread owns, abandoned if it exits holding them.</summary>
     internal List<KMutex>? OwnedMutexes;
 

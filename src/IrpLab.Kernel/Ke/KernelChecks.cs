@@ -16,7 +16,7 @@ internal static class KernelChecks
         if (newIrql < oldIrql)
         {
             Machine m = t.Machine;
-            throw m.VerifierEnabled
+            throw m.Verifies(t)
                 ? m.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_DETECTED_VIOLATION, 0x30, oldIrql, newIrql, 0,
                     $"KeRaiseIrql to {IrqlLevel.Name(newIrql)} while at {IrqlLevel.Name(oldIrql)}: raising must not lower the IRQL. Use KeLowerIrql with the saved value.")
                 : m.RaiseBugCheck(BugCheckCatalogue.IRQL_NOT_GREATER_OR_EQUAL, oldIrql, newIrql, 0, 0,
@@ -32,7 +32,7 @@ internal static class KernelChecks
         if (newIrql > current)
         {
             Machine m = t.Machine;
-            throw m.VerifierEnabled
+            throw m.Verifies(t)
                 ? m.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_DETECTED_VIOLATION, 0x31, current, newIrql, 0,
                     $"KeLowerIrql to {IrqlLevel.Name(newIrql)} while at {IrqlLevel.Name(current)}: lowering must not raise. Pass the IRQL that KeRaiseIrql or KeAcquireSpinLock returned.")
                 : m.RaiseBugCheck(BugCheckCatalogue.IRQL_NOT_LESS_OR_EQUAL, 0, current, 0, 0,
@@ -70,7 +70,7 @@ internal static class KernelChecks
         if (t.Irql > maxIrql)
         {
             Machine m = t.Machine;
-            throw m.VerifierEnabled
+            throw m.Verifies(t)
                 ? m.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_DETECTED_VIOLATION, VerifierGenericIrql, t.Irql, maxIrql, 0,
                     $"{routine} was called at {IrqlLevel.Name(t.Irql)}; it may only be called at {IrqlLevel.Name(maxIrql)} or below.")
                 : m.RaiseBugCheck(BugCheckCatalogue.IRQL_NOT_LESS_OR_EQUAL, 0, t.Irql, 0, 0,
@@ -93,7 +93,7 @@ internal static class KernelChecks
         ulong objAddress = obj?.DebugAddress(m) ?? 0;
         ulong timeoutValue = timeout is long v ? unchecked((ulong)v) : 0;
         string what = obj is null ? "KeDelayExecutionThread" : "KeWaitForXxx";
-        if (m.VerifierEnabled)
+        if (m.Verifies(t))
         {
             uint subcode = irql > IrqlLevel.Dispatch ? 0x120u : timeout is null ? 0x121u : 0x122u;
             throw m.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_DETECTED_VIOLATION, subcode, irql, objAddress, timeoutValue,
@@ -115,7 +115,7 @@ internal static class KernelChecks
         if (t.Irql > IrqlLevel.Dispatch)
         {
             Machine m = t.Machine;
-            throw m.VerifierEnabled
+            throw m.Verifies(t)
                 ? m.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_DETECTED_VIOLATION, 0x42, t.Irql, spinLock.DebugAddress(m), 0,
                     $"KeAcquireSpinLock at {IrqlLevel.Name(t.Irql)}: spin locks may be acquired at DISPATCH_LEVEL or below.")
                 : m.RaiseBugCheck(BugCheckCatalogue.IRQL_NOT_LESS_OR_EQUAL, spinLock.DebugAddress(m), t.Irql, 1, 0,
@@ -129,7 +129,7 @@ internal static class KernelChecks
     public static void AcquireAtDpcLevel(KThread t, KSpinLock spinLock, bool fromDpcLevelApi)
     {
         Machine m = t.Machine;
-        if (fromDpcLevelApi && t.Irql < IrqlLevel.Dispatch && m.VerifierEnabled)
+        if (fromDpcLevelApi && t.Irql < IrqlLevel.Dispatch && m.Verifies(t))
         {
             throw m.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_DETECTED_VIOLATION, 0x40, t.Irql, spinLock.DebugAddress(m), 0,
                 $"KeAcquireSpinLockAtDpcLevel at {IrqlLevel.Name(t.Irql)}: the caller must already be at DISPATCH_LEVEL (use KeAcquireSpinLock otherwise).");
@@ -140,6 +140,11 @@ internal static class KernelChecks
         {
             throw m.RaiseBugCheck(BugCheckCatalogue.SPIN_LOCK_ALREADY_OWNED, spinLock.DebugAddress(m), (ulong)t.Id, 0, 0,
                 $"{t} acquired a spin lock it already holds. Spin locks are not recursive: on Windows this processor would spin forever.");
+        }
+
+        if (m.VerifierEnabled)
+        {
+            m.Deadlocks.BeforeAcquire(t, spinLock);
         }
 
         if (m.Scheduler.IsDeterministic)
@@ -191,7 +196,12 @@ internal static class KernelChecks
                 $"{t} released a spin lock it does not hold ({(spinLock.Owner is null ? "nobody holds it: a double release" : "held by " + spinLock.Owner)}).");
         }
 
-        if (m.VerifierEnabled && t.Irql != IrqlLevel.Dispatch)
+        if (m.VerifierEnabled)
+        {
+            DeadlockVerifier.OnRelease(t, spinLock);
+        }
+
+        if (m.Verifies(t) && t.Irql != IrqlLevel.Dispatch)
         {
             throw fromDpcLevelApi
                 ? m.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_DETECTED_VIOLATION, 0x41, t.Irql, spinLock.DebugAddress(m), 0,

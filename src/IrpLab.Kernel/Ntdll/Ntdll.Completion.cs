@@ -12,9 +12,10 @@ public struct FileIoCompletionInformation
     public nuint Information;
 }
 
-/// <summary>The information classes of NtSetInformationFile the model supports.</summary>
+/// <summary>The information classes of NtSetInformationFile and NtQueryInformationFile the model supports.</summary>
 public enum FileInformationClass
 {
+    FileModeInformation = 16,
     FileCompletionInformation = 30,
     FileIoCompletionNotificationInformation = 41,
 }

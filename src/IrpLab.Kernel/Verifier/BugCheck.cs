@@ -84,8 +84,20 @@ public sealed class BugCheckInfo
         AppendArg(b, 2, Parameter2, def?.Parameter2);
         AppendArg(b, 3, Parameter3, def?.Parameter3);
         AppendArg(b, 4, Parameter4, def?.Parameter4);
+        VerifierDiagnostic? check = VerifierDiagnostics.Find(Code, Parameter1);
+        if (check is not null && check.Subcode is not null)
+        {
+            b.Append("CHECK: ").AppendLine(check.Name);
+            b.Append("PARAMETERS: ").AppendLine(check.Parameters);
+        }
+
         b.AppendLine();
         b.Append("DIAGNOSIS: ").AppendLine(Diagnosis);
+        if (check is not null)
+        {
+            b.Append("FIX: ").AppendLine(check.Fix);
+        }
+
         if (FaultingDriver is not null)
         {
             b.Append("DRIVER: ").AppendLine(FaultingDriver);
@@ -103,14 +115,23 @@ public sealed class BugCheckInfo
             b.Append("EXCEPTION: ").Append(Exception.GetType().Name).Append(": ").AppendLine(Exception.Message);
         }
 
-        if (RecentTrace.Count > 0)
+        bool header = false;
+        foreach (TraceEvent e in RecentTrace)
         {
-            b.AppendLine();
-            b.AppendLine("RECENT TRACE:");
-            foreach (TraceEvent e in RecentTrace)
+            // The stop itself is the last event; its text is the diagnosis above.
+            if (e.Kind == TraceEventKind.BugCheck)
             {
-                b.AppendLine(e.ToString().TrimEnd('\n', '\r'));
+                continue;
             }
+
+            if (!header)
+            {
+                header = true;
+                b.AppendLine();
+                b.AppendLine("RECENT TRACE:");
+            }
+
+            b.AppendLine(e.ToString().TrimEnd('\r', '\n'));
         }
 
         return b.ToString();

@@ -3,14 +3,36 @@ namespace IrpLab;
 /// <summary>
 /// Driver Verifier's I/O verification, at the boundaries where the I/O manager can see a broken IRP protocol:
 /// before IoCallDriver, after a dispatch routine returns, before IoCompleteRequest, after a completion routine,
-/// at copy-back, and at user-buffer access. Checks are active only when the machine's verifier is on; the kernel's
-/// own checks (0x44, 0x35) live in the I/O manager and are always on.
+/// at copy-back, and at user-buffer access. A check applies when the verifier checks the driver at fault: the driver
+/// whose stack location holds the IRP (the sender, the dispatch routine's driver, the completer), or, for an IRP with
+/// no location yet, the driver whose routine is running. The kernel's own checks (0x44, 0x35, 0xD1) are always on.
 /// </summary>
 internal static class IoVerifier
 {
+    /// <summary>The driver that owns the IRP now: its current stack location's, else the running routine's.</summary>
+    private static string? Owner(KThread t, Irp irp) => irp.CurrentStackLocation?.DeviceObject?.DriverObject.Name ?? t.CurrentDriver;
+
+    /// <summary>
+    /// A stable pseudo code address for a driver routine, for the parameters that name one (a runtime string hash would
+    /// differ from one process to the next and break "same seed, same bytes").
+    /// </summary>
+    public static ulong RoutineAddress(Delegate routine)
+    {
+        ulong hash = 14695981039346656037UL;
+        foreach (char c in (routine.Method.DeclaringType?.FullName ?? string.Empty) + "!" + routine.Method.Name)
+        {
+            hash = (hash ^ c) * 1099511628211UL;
+        }
+
+        return 0xFFFF_F800_0000_0000UL | (hash & 0x0000_00FF_FFFF_FFF0UL);
+    }
+
+    /// <summary>The running routine's pseudo address (0 when none is known).</summary>
+    private static ulong RoutineAddressOf(KThread t) => t.CurrentCallback is Delegate d ? RoutineAddress(d) : 0;
+
     public static void BeforeCallDriver(Machine machine, KThread t, DeviceObject device, Irp irp)
     {
-        if (!machine.VerifierEnabled)
+        if (!machine.VerifierEnabled || !machine.Verifies(Owner(t, irp)))
         {
             return;
         }
@@ -36,7 +58,7 @@ internal static class IoVerifier
 
     public static void AfterDispatch(Machine machine, KThread t, DeviceObject device, Irp irp, int location, byte irqlBefore, NtStatus returned, DriverDispatch routine)
     {
-        if (!machine.VerifierEnabled)
+        if (!machine.VerifierEnabled || !machine.Verifies(device.DriverObject.Name))
         {
             return;
         }
@@ -97,7 +119,7 @@ internal static class IoVerifier
 
         irp.PendingUnmarkedLocations &= ~bit;
         IoStackLocation sl = irp.Stack[location - 1];
-        if ((sl.Control & IoManager.SL_PENDING_RETURNED) != 0)
+        if ((sl.Control & IoManager.SL_PENDING_RETURNED) != 0 || !machine.Verifies(sl.DeviceObject?.DriverObject.Name))
         {
             return;
         }
@@ -111,6 +133,14 @@ internal static class IoVerifier
     public static void BeforeComplete(Machine machine, KThread t, Irp irp)
     {
         if (!machine.VerifierEnabled)
+        {
+            return;
+        }
+
+        // Remembered for the copy-back check, which runs after the stack has unwound.
+        string? completer = Owner(t, irp);
+        irp.CompletingDriver = completer;
+        if (!machine.Verifies(completer))
         {
             return;
         }
@@ -129,23 +159,23 @@ internal static class IoVerifier
 
         if (irp.CancelRoutine is DriverCancel cancel)
         {
-            throw machine.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x07, (ulong)(uint)cancel.Method.Name.GetHashCode(StringComparison.Ordinal), irp.DebugAddress(machine), 0,
+            throw machine.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x07, RoutineAddress(cancel), irp.DebugAddress(machine), 0,
                 $"IoCompleteRequest on {irp} while its cancel routine {cancel.Method.Name} is still set: take it back with IoSetCancelRoutine(Irp, NULL) first, and complete only if that returned non-NULL." + IrpHistory.Describe(irp));
         }
     }
 
     public static void AfterCompletionRoutine(Machine machine, KThread t, Irp irp, IoCompletionRoutine routine, byte irqlBefore)
     {
-        if (machine.VerifierEnabled && t.Irql != irqlBefore)
+        if (t.Irql != irqlBefore && machine.Verifies(t))
         {
-            throw machine.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_DETECTED_VIOLATION, 0xFA, (ulong)(uint)routine.Method.Name.GetHashCode(StringComparison.Ordinal), irqlBefore, t.Irql,
+            throw machine.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_DETECTED_VIOLATION, 0xFA, RoutineAddress(routine), irqlBefore, t.Irql,
                 $"Completion routine {routine.Method.Name} returned at {IrqlLevel.Name(t.Irql)} but was called at {IrqlLevel.Name(irqlBefore)}." + IrpHistory.Describe(irp));
         }
     }
 
     public static void OnCopyBack(Machine machine, Irp irp, ulong information)
     {
-        if (machine.VerifierEnabled && information > (ulong)irp.CallerOutputLength)
+        if (information > (ulong)irp.CallerOutputLength && machine.Verifies(irp.CompletingDriver))
         {
             throw machine.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x312, 0, irp.DebugAddress(machine), information,
                 $"{irp} completed with IoStatus.Information = {information}, larger than the caller's output buffer ({irp.CallerOutputLength} bytes): the copy-back would overrun the caller's memory. Set Information to the number of bytes actually returned, at most OutputBufferLength." + IrpHistory.Describe(irp));
@@ -167,7 +197,8 @@ internal static class IoVerifier
         {
             foreach (Irp irp in machine.Io.ThreadIrps(thread))
             {
-                if (irp.Tail.Overlay.OriginalFileObject == fo && irp.CancelRoutine is not null && irp.State == IrpState.Dispatched)
+                if (irp.Tail.Overlay.OriginalFileObject == fo && irp.CancelRoutine is not null && irp.State == IrpState.Dispatched
+                    && machine.Verifies(irp.CurrentStackLocation?.DeviceObject?.DriverObject.Name))
                 {
                     throw machine.RaiseBugCheck(IrpLabBugChecks.IRP_QUEUED_AFTER_CLEANUP, irp.DebugAddress(machine), fo.DebugAddress(machine), fo.DeviceObject.DebugAddress(machine), 0,
                         $"{irp} of {fo} was still queued in {fo.DeviceObject.DriverObject.Name} after IRP_MJ_CLEANUP: the cleanup routine must complete (STATUS_CANCELLED) every IRP it holds for the file object being cleaned up." + IrpHistory.Describe(irp));
@@ -176,15 +207,33 @@ internal static class IoVerifier
         }
     }
 
+    /// <summary>
+    /// A driver touches a user-mode buffer (Irp.UserBuffer, Type3InputBuffer). User memory is pageable: at
+    /// DISPATCH_LEVEL or above a page fault cannot be serviced, so DRIVER_IRQL_NOT_LESS_OR_EQUAL (0xD1) is a kernel
+    /// check. Windows faults only when the page is not resident at that moment; the model treats user pages as never
+    /// resident at raised IRQL (as Force IRQL Checking makes them), so the bug shows every time. With the verifier,
+    /// the buffer must also be probed and touched in the requesting process's context.
+    /// </summary>
     public static void OnUserBufferAccess(UserBuffer buffer)
     {
         KThread? t = KThread.CurrentOrNull;
-        if (t is null || !t.Machine.VerifierEnabled)
+        if (t is null)
         {
             return;
         }
 
         Machine m = t.Machine;
+        if (t.Irql >= IrqlLevel.Dispatch)
+        {
+            throw m.RaiseBugCheck(BugCheckCatalogue.DRIVER_IRQL_NOT_LESS_OR_EQUAL, buffer.DebugAddress(m), t.Irql, buffer.IsOutput ? 1UL : 0UL, RoutineAddressOf(t),
+                $"A user-mode buffer ({buffer.Length} bytes of process {buffer.Owner.Name}) was touched at {IrqlLevel.Name(t.Irql)}: user memory is pageable, and a page fault cannot be serviced at DISPATCH_LEVEL or above. Copy what is needed at PASSIVE_LEVEL, in the requestor's context, before acquiring a spin lock or handing the request to a DPC (or use buffered or direct I/O).");
+        }
+
+        if (!m.Verifies(t))
+        {
+            return;
+        }
+
         if (t.Process != buffer.Owner)
         {
             throw m.RaiseBugCheck(IrpLabBugChecks.USER_BUFFER_OUTSIDE_REQUESTOR_CONTEXT, 0, (ulong)buffer.Owner.Id, (ulong)t.Process.Id, 0,

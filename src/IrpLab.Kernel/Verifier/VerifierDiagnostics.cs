@@ -36,12 +36,26 @@ public static class VerifierDiagnostics
 {
     private const string T = "IrpLab.Tests.Verifier.VerifierDiagnosticTests.";
 
+    /// <summary>The entry for a stop: by code, and for 0xC4 and 0xC9 by the subcode in Parameter1. Null if none.</summary>
+    public static VerifierDiagnostic? Find(uint code, ulong parameter1)
+    {
+        foreach (VerifierDiagnostic d in All)
+        {
+            if (d.Kind != DiagnosticKind.Warning && d.Code == code && (d.Subcode is null || d.Subcode == parameter1))
+            {
+                return d;
+            }
+        }
+
+        return null;
+    }
+
     public static IReadOnlyList<VerifierDiagnostic> All { get; } =
     [
         new(0x44, null, "MULTIPLE_IRP_COMPLETE_REQUESTS", DiagnosticKind.KernelBugCheck,
             "P1 IRP",
-            "IoCompleteRequest on an IRP that was already completed: usually a cancel routine and the normal path both completing it.",
-            "Decide ownership with the value IoSetCancelRoutine(Irp, NULL) returns: only the path that gets the routine back completes the IRP.",
+            "IoCompleteRequest on an IRP that was already completed: two paths both believed they owned it (a cancel routine and the normal path, or a dispatch routine and a worker it also handed the IRP to).",
+            "An IRP has one owner at a time: once a routine has completed it, passed it down or handed it to another context, it must not touch it again. Between a cancel routine and the normal path, decide with the value IoSetCancelRoutine(Irp, NULL) returns: only the path that gets the routine back completes the IRP.",
             T + "DoubleCompletion_BugCheck0x44"),
         new(0x35, null, "NO_MORE_IRP_STACK_LOCATIONS", DiagnosticKind.KernelBugCheck,
             "P1 IRP",
@@ -50,12 +64,12 @@ public static class VerifierDiagnostics
             T + "NoStackLocation_BugCheck0x35"),
         new(0x0A, null, "IRQL_NOT_LESS_OR_EQUAL", DiagnosticKind.KernelBugCheck,
             "P1 address, P2 IRQL, P3 access, P4 instruction",
-            "Without the verifier: a routine that needs a lower IRQL (a wait, KeLowerIrql upwards, ...) was called at a raised one.",
+            "Without the verifier (or in a driver it does not check): a routine that needs a lower IRQL (a wait, KeLowerIrql upwards, ...) was called at a raised one.",
             "Respect each DDI's IRQL; do waits at PASSIVE_LEVEL.",
             T + "WaitAtDispatchWithoutVerifier_BugCheck0x0A"),
         new(0xD1, null, "DRIVER_IRQL_NOT_LESS_OR_EQUAL", DiagnosticKind.KernelBugCheck,
-            "P1 address, P2 IRQL, P3 0 read / 1 write, P4 address",
-            "A user-mode buffer (pageable memory) was touched at DISPATCH_LEVEL or above, e.g. a METHOD_NEITHER buffer in a DPC or while holding a spin lock.",
+            "P1 user address, P2 IRQL, P3 0 read / 1 write (1 for an output buffer), P4 the routine",
+            "A user-mode buffer (pageable memory) was touched at DISPATCH_LEVEL or above, e.g. a METHOD_NEITHER buffer in a DPC or while holding a spin lock. Windows faults when the page is not resident; the model always does, as Force IRQL Checking would.",
             "Touch user buffers only at PASSIVE_LEVEL in the requestor's context; copy what is needed before raising the IRQL.",
             T + "UserBufferAtDispatch_BugCheck0xD1"),
         new(0x0F, null, "SPIN_LOCK_ALREADY_OWNED", DiagnosticKind.KernelBugCheck,
@@ -70,7 +84,7 @@ public static class VerifierDiagnostics
             T + "ReleaseNotOwned_BugCheck0x10"),
         new(0xB8, null, "ATTEMPTED_SWITCH_FROM_DPC", DiagnosticKind.KernelBugCheck,
             "P1 original thread, P2 new thread, P3 stack, P4 0",
-            "Without the verifier: a DPC routine tried to wait.",
+            "Without the verifier (or in a driver it does not check): a DPC routine tried to wait.",
             "Queue a work item (PASSIVE_LEVEL) for anything that must wait.",
             T + "WaitInDpcWithoutVerifier_BugCheck0xB8"),
         new(0x1E, null, "KMODE_EXCEPTION_NOT_HANDLED", DiagnosticKind.KernelBugCheck,
@@ -84,8 +98,8 @@ public static class VerifierDiagnostics
             "As for 0x1E.",
             T + "SystemThreadThrows_BugCheck0x7E"),
         new(0xCE, null, "DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS", DiagnosticKind.KernelBugCheck,
-            "P1 object address, P2 0, P3 0, P4 0",
-            "The driver unloaded while an IRP it held, a timer, a DPC or a work item of it was still pending.",
+            "P1 what was left behind (the IRP, timer, DPC, interrupt or work item), P2 0, P3 0, P4 0",
+            "The driver unloaded while an IRP it held (pending in its device, in its device queue, or below it with its completion routine set), a timer, a DPC, an interrupt or a work item of it was still pending.",
             "In the unload routine, complete or cancel pending IRPs, cancel timers (KeCancelTimer), flush DPCs (KeFlushQueuedDpcs) and wait for work items and threads.",
             T + "UnloadWithPendingIrp_BugCheck0xCE"),
         new(0xC4, 0x30, "DRIVER_VERIFIER_DETECTED_VIOLATION: raise to a lower IRQL", DiagnosticKind.VerifierBugCheck,
@@ -119,8 +133,8 @@ public static class VerifierDiagnostics
             "Check the IRQL requirement of each routine on MS Learn; move the call to a lower IRQL.",
             T + "DdiAtWrongIrql_BugCheck0xC4_E5"),
         new(0xC4, 0x1001, "DRIVER_VERIFIER_DETECTED_VIOLATION: lock hierarchy violation", DiagnosticKind.VerifierBugCheck,
-            "P2 the lock that closed the cycle, P3 the lock held, P4 0",
-            "Two locks were taken in both orders (A then B here, B then A elsewhere): a deadlock waiting for the right interleaving.",
+            "P2 the lock being acquired (it closed the cycle), P3 the lock held, P4 0",
+            "Two locks (the cancel spin lock included) were taken in both orders, A then B in one place and B then A in another: a deadlock waiting for the right interleaving. Deadlock Detection keeps a graph of every order used and stops at the first cycle, on a single benign run.",
             "Define one order for the driver's locks (and the cancel spin lock) and always acquire in it.",
             T + "LockOrderInversion_BugCheck0xC4_1001"),
         new(0xC9, 0x05, "DRIVER_VERIFIER_IOMANAGER_VIOLATION: IRQL changed across dispatch", DiagnosticKind.VerifierBugCheck,
@@ -179,7 +193,7 @@ public static class VerifierDiagnostics
             "Report the bytes actually returned, at most OutputBufferLength.",
             T + "InformationTooLarge_BugCheck0xC9_312"),
         new(0xC4, 0xFA, "DRIVER_VERIFIER_DETECTED_VIOLATION: completion routine changed the IRQL", DiagnosticKind.VerifierBugCheck,
-            "P2 routine, P3 IRQL before, P4 IRQL after",
+            "P2 the routine, P3 IRQL before, P4 IRQL after",
             "An IoCompletion routine returned at a different IRQL.",
             "Restore the IRQL before returning from a completion routine.",
             T + "CompletionRoutineChangesIrql_BugCheck0xC4_FA"),
