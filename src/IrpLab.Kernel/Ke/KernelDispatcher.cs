@@ -41,14 +41,16 @@ internal sealed class KernelDispatcher
                     return satisfied;
                 }
 
-                if (absoluteDue is long due0 && due0 <= _machine.Clock.InterruptTime)
-                {
-                    return NtStatus.STATUS_TIMEOUT;
-                }
-
+                // An object already signaled wins; then queued user APCs end an alertable wait, even one with a zero
+                // timeout (SleepEx(0, TRUE) is how a thread drains its APCs); only then does the timeout count.
                 if (alertable && mode == KProcessorMode.UserMode && _machine.Apcs.HasUserApc(thread))
                 {
                     return NtStatus.STATUS_USER_APC;
+                }
+
+                if (absoluteDue is long due0 && due0 <= _machine.Clock.InterruptTime)
+                {
+                    return NtStatus.STATUS_TIMEOUT;
                 }
 
                 if (mode == KProcessorMode.UserMode && thread.TerminationRequested)
@@ -222,14 +224,15 @@ internal sealed class KernelDispatcher
                 return NtStatus.STATUS_SUCCESS;
             }
 
-            if (absoluteDue is long due0 && due0 <= _machine.Clock.InterruptTime)
-            {
-                return NtStatus.STATUS_TIMEOUT;
-            }
-
+            // As for any wait: a packet first, then queued user APCs of an alertable removal, then a zero timeout.
             if (alertable && _machine.Apcs.HasUserApc(thread))
             {
                 return NtStatus.STATUS_USER_APC;
+            }
+
+            if (absoluteDue is long due0 && due0 <= _machine.Clock.InterruptTime)
+            {
+                return NtStatus.STATUS_TIMEOUT;
             }
 
             port.AddWaiter(thread);
