@@ -68,6 +68,9 @@ public sealed class LabDriver
     /// <summary>The contexts of <see cref="LabMode.QueueWithContext"/> requests, in arrival order.</summary>
     public List<IoCsqIrpContext> Contexts { get; } = [];
 
+    /// <summary>IRP_MJ_CLEANUP completes the file object's queued requests (true), or forgets to (false, a driver bug).</summary>
+    public bool CleanupCompletesQueued { get; set; } = true;
+
     /// <summary>Kernel code a test runs through IOCTL_RUN.</summary>
     public Action? Kernel { get; set; }
 
@@ -94,16 +97,20 @@ public sealed class LabDriver
         }
     }
 
-    public int HeldCount
+    /// <summary>The held (cancel-ignoring) requests, oldest first.</summary>
+    public Irp[] Held
     {
         get
         {
             lock (_held)
             {
-                return _held.Count;
+                return [.. _held];
             }
         }
     }
+
+    /// <summary>The CurrentByteOffset IRP_MJ_CREATE gives a new file object: what a synchronous ReadFile without an OVERLAPPED asks for.</summary>
+    public long InitialFilePointer { get; set; }
 
     /// <summary>The byte offset that asks for <paramref name="mode"/>, <paramref name="status"/> and <paramref name="information"/>.</summary>
     public static long Offset(LabMode mode, NtStatus status, uint information = 0)
@@ -169,6 +176,7 @@ public sealed class LabDriver
     {
         FileObject fo = IoGetCurrentIrpStackLocation(irp).FileObject!;
         fo.FsContext = "F" + Interlocked.Increment(ref _files);
+        fo.CurrentByteOffset = InitialFilePointer;
         Add("create " + NameOf(fo));
         return CompleteNow(irp, STATUS_SUCCESS, 0);
     }
@@ -184,7 +192,7 @@ public sealed class LabDriver
     {
         FileObject fo = IoGetCurrentIrpStackLocation(irp).FileObject!;
         Add("cleanup " + NameOf(fo));
-        while (IoCsqRemoveNextIrp(Csq, fo) is Irp queued)
+        while (CleanupCompletesQueued && IoCsqRemoveNextIrp(Csq, fo) is Irp queued)
         {
             CleanedUp++;
             Add("cancelled " + NameOf(fo));
@@ -377,17 +385,17 @@ public sealed class LabDriver
         CompleteNow(irp, STATUS_CANCELLED, 0);
     }
 
-    /// <summary>How many requests the cancel-safe queue holds (call from kernel code).</summary>
-    public int QueuedCount()
+    /// <summary>The requests the cancel-safe queue holds, head first (call from kernel code).</summary>
+    public Irp[] Queued()
     {
+        var irps = new List<Irp>();
         KeAcquireSpinLock(_queueLock, out byte irql);
-        int n = 0;
         for (ListEntry e = _queue.Flink; e != _queue; e = e.Flink)
         {
-            n++;
+            irps.Add(CONTAINING_RECORD<Irp>(e));
         }
 
         KeReleaseSpinLock(_queueLock, irql);
-        return n;
+        return [.. irps];
     }
 }
