@@ -252,6 +252,12 @@ internal sealed partial class IoManager
     public void CompleteRequest(Irp irp)
     {
         KThread t = KThread.Current;
+
+        // The scheduling point comes first. Between the test for a second completion and the walk that moves
+        // CurrentLocation past the completer's location (what the test looks at) no other thread may run: otherwise
+        // a cancel routine and a worker that both complete the IRP could both pass the test, and the double
+        // completion would go unreported.
+        _machine.Scheduler.Yield(t, SchedulingPointKind.IrpComplete);
         if (irp.CurrentLocation > irp.StackCount + 1 || irp.State == IrpState.Freed)
         {
             throw _machine.RaiseBugCheck(BugCheckCatalogue.MULTIPLE_IRP_COMPLETE_REQUESTS, irp.DebugAddress(_machine), 0, 0, 0,
@@ -265,8 +271,6 @@ internal sealed partial class IoManager
         {
             _machine.Trace.Record(TraceEventKind.IrpCompleted, irp + " completed " + NtStatusClass.Format(irp.IoStatus.Status) + ", information " + irp.IoStatus.Information);
         }
-
-        _machine.Scheduler.Yield(t, SchedulingPointKind.IrpComplete);
 
         // The completer's own location is first; skip it, so the current location is the registrant's.
         int index = irp.CurrentLocation - 1;
