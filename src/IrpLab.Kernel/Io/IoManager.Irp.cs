@@ -129,30 +129,36 @@ internal sealed partial class IoManager
     {
         lock (_threadListLock)
         {
-            if (!irp.OnThreadList)
-            {
-                return;
-            }
-
-            KThread? thread = irp.Tail.Overlay.Thread;
-            if (irp.ThreadPrevious is not null)
-            {
-                irp.ThreadPrevious.ThreadNext = irp.ThreadNext;
-            }
-            else if (thread is not null && thread.IrpListHead == irp)
-            {
-                thread.IrpListHead = irp.ThreadNext;
-            }
-
-            if (irp.ThreadNext is not null)
-            {
-                irp.ThreadNext.ThreadPrevious = irp.ThreadPrevious;
-            }
-
-            irp.ThreadNext = null;
-            irp.ThreadPrevious = null;
-            irp.OnThreadList = false;
+            UnlinkThreadIrp(irp);
         }
+    }
+
+    /// <summary>Takes the IRP off its thread's list (the thread-list lock is held).</summary>
+    private static void UnlinkThreadIrp(Irp irp)
+    {
+        if (!irp.OnThreadList)
+        {
+            return;
+        }
+
+        KThread? thread = irp.Tail.Overlay.Thread;
+        if (irp.ThreadPrevious is not null)
+        {
+            irp.ThreadPrevious.ThreadNext = irp.ThreadNext;
+        }
+        else if (thread is not null && thread.IrpListHead == irp)
+        {
+            thread.IrpListHead = irp.ThreadNext;
+        }
+
+        if (irp.ThreadNext is not null)
+        {
+            irp.ThreadNext.ThreadPrevious = irp.ThreadPrevious;
+        }
+
+        irp.ThreadNext = null;
+        irp.ThreadPrevious = null;
+        irp.OnThreadList = false;
     }
 
     /// <summary>A snapshot of the thread's pending IRPs.</summary>
