@@ -219,6 +219,7 @@ internal sealed class KernelDispatcher
                 return NtStatus.STATUS_ABANDONED;
             }
 
+            port.BeginRemove(this, thread);
             if (port.TryRemove(thread, out packet))
             {
                 return NtStatus.STATUS_SUCCESS;

@@ -169,6 +169,46 @@ public sealed class CompletionPortTests
         });
     }
 
+    /// <summary>
+    /// §11.4: a thread is associated with one port at a time. When the thread that took port 1's packet goes to wait on
+    /// port 2, it no longer counts as running for port 1, so port 1's next packet releases port 1's other waiter.
+    /// </summary>
+    [Fact]
+    public void GetQueuedCompletionStatus_RunningThreadWaitsOnAnotherPort_FirstPortReleasesNextWaiter()
+    {
+        using Machine machine = NewMachine();
+        machine.Run("app", () =>
+        {
+            Handle port1 = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
+            Handle port2 = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
+
+            // This thread takes packet 1 of port 1: it is now port 1's one running associated thread.
+            Assert.True(PostQueuedCompletionStatus(port1, 0, 1, null));
+            Assert.True(GetQueuedCompletionStatus(port1, out _, out nuint firstKey, out _, 0));
+            Assert.Equal((nuint)1, firstKey);
+            nuint secondKey = 0;
+            Handle waiter = StartThread(() =>
+            {
+                Assert.True(GetQueuedCompletionStatus(port1, out _, out secondKey, out _, INFINITE));
+            });
+            Sleep(10);
+            Assert.True(PostQueuedCompletionStatus(port1, 0, 2, null));
+            Assert.Equal(WAIT_TIMEOUT, WaitForSingleObject(waiter, 0)); // held back while this thread runs (a Sleep would block it)
+            Assert.Equal((nuint)0, secondKey);
+
+            // Now this thread waits on port 2: it leaves port 1, whose waiter gets packet 2 at once.
+            uint before = GetTickCount();
+            Assert.False(GetQueuedCompletionStatus(port2, out _, out _, out _, 100));
+            Assert.Equal(WAIT_TIMEOUT, GetLastError());
+            Assert.Equal(WAIT_OBJECT_0, WaitForSingleObject(waiter, 0));
+            Assert.Equal((nuint)2, secondKey);
+            Assert.Equal(before + 100, GetTickCount());
+            CloseHandle(waiter);
+            CloseHandle(port1);
+            CloseHandle(port2);
+        });
+    }
+
     [Theory]
     [InlineData(0u)]
     [InlineData(50u)]
