@@ -218,6 +218,20 @@ internal sealed partial class IoManager
     /// </summary>
     public void OnFileObjectDeleted(FileObject fo)
     {
+        if (KThread.CurrentOrNull is { Irql: > IrqlLevel.Passive } && !_machine.IsHalted)
+        {
+            // The last reference went away above PASSIVE_LEVEL (a completion at DISPATCH_LEVEL): the object manager
+            // does not delete objects there but hands the deletion to a worker thread (ObpDeferObjectDeletion), so
+            // IRP_MJ_CLOSE still arrives at PASSIVE_LEVEL.
+            _machine.CreateThread(_machine.SystemProcess, "ObpDeferredDelete", () => DeleteFileObject(fo), isService: false);
+            return;
+        }
+
+        DeleteFileObject(fo);
+    }
+
+    private void DeleteFileObject(FileObject fo)
+    {
         if (!fo.CreateFailed && KThread.CurrentOrNull is KThread t && !_machine.IsHalted)
         {
             SendFileControlIrp(t, fo, IRP_MJ_CLOSE);
