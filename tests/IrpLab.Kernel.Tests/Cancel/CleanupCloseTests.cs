@@ -77,6 +77,37 @@ public sealed class CleanupCloseTests
     }
 
     /// <summary>
+    /// §8.2: IRP_MJ_CLOSE arrives at PASSIVE_LEVEL even when the last reference goes away in a completion at
+    /// DISPATCH_LEVEL (the object manager defers such a deletion to a worker thread).
+    /// </summary>
+    [Fact]
+    public void IoCompleteRequest_AtDispatchLevelDropsLastReference_CloseStillSentAtPassiveLevel()
+    {
+        var lab = new LabDriver();
+        using Machine machine = NewMachine(lab);
+        machine.Run("app", () =>
+        {
+            Handle h1 = Open();
+            Handle h2 = Open();
+            Overlapped held = Read(h1, LabMode.Hold, NtStatus.STATUS_SUCCESS, 2);
+            Assert.True(CloseHandle(h1));
+            RunInDriver(lab, h2, () =>
+            {
+                Irp irp = Assert.Single(lab.Held);
+                Wdm.KeRaiseIrql(Wdm.DISPATCH_LEVEL, out byte old);
+                irp.IoStatus.Status = NtStatus.STATUS_SUCCESS;
+                Wdm.IoCompleteRequest(irp, Wdm.IO_NO_INCREMENT);
+                Wdm.KeLowerIrql(old);
+            });
+            Assert.Equal(NtStatus.STATUS_SUCCESS, held.Status);
+            Sleep(10);
+            Assert.Contains("close F1", lab.Log);
+            Assert.Equal(Wdm.PASSIVE_LEVEL, lab.CloseIrql);
+            CloseHandle(h2);
+        });
+    }
+
+    /// <summary>
     /// A cleanup routine that leaves a cancelable request queued for its file object: the verifier stops the machine
     /// (IrpLab's own stop code, since Windows would only leak the request).
     /// </summary>

@@ -76,6 +76,9 @@ public sealed class LabDriver
 
     public DeviceObject? Device { get; private set; }
 
+    /// <summary>The IRQL the last IRP_MJ_CLOSE was dispatched at.</summary>
+    public byte CloseIrql { get; private set; } = 0xFF;
+
     public int InsertCalls { get; private set; }
 
     public int RemoveCalls { get; private set; }
@@ -183,6 +186,7 @@ public sealed class LabDriver
 
     private NtStatus Close(DeviceObject device, Irp irp)
     {
+        CloseIrql = KeGetCurrentIrql();
         Add("close " + NameOf(IoGetCurrentIrpStackLocation(irp).FileObject));
         return CompleteNow(irp, STATUS_SUCCESS, 0);
     }
