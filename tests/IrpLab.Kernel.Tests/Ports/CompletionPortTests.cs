@@ -209,6 +209,46 @@ public sealed class CompletionPortTests
         });
     }
 
+    /// <summary>A kernel APC (stage 2 of an I/O, say) that reaches a thread waiting on a port runs, and the wait goes on.</summary>
+    [Fact]
+    public void GetQueuedCompletionStatus_KernelApcDuringWait_ApcRunsAndWaitContinues()
+    {
+        var lab = new LabDriver();
+        using Machine machine = NewMachine(lab);
+        machine.Run("app", () =>
+        {
+            Handle h = Open();
+            Handle port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);
+            bool result = false;
+            nuint key = 0;
+            uint when = 0;
+            Handle waiter = StartThread(() =>
+            {
+                result = GetQueuedCompletionStatus(port, out _, out key, out _, INFINITE);
+                when = GetTickCount();
+            });
+            Sleep(10);
+            int ran = 0;
+            RunInDriver(lab, h, () =>
+            {
+                Assert.Equal(NtStatus.STATUS_SUCCESS, Wdm.ObReferenceObjectByHandle(waiter, 0, Wdm.PsThreadType, Wdm.KernelMode, out KThread thread, null));
+                machine.Apcs.QueueKernelApc(thread, () => ran++);
+                Wdm.ObDereferenceObject(thread);
+            });
+            Sleep(10);
+            Assert.Equal(1, ran);
+            Assert.Equal(WAIT_TIMEOUT, WaitForSingleObject(waiter, 0));
+            Assert.True(PostQueuedCompletionStatus(port, 0, 77, null));
+            Assert.Equal(WAIT_OBJECT_0, WaitForSingleObject(waiter, INFINITE));
+            Assert.True(result);
+            Assert.Equal((nuint)77, key);
+            Assert.Equal(20u, when);
+            CloseHandle(waiter);
+            CloseHandle(port);
+            CloseHandle(h);
+        });
+    }
+
     [Theory]
     [InlineData(0u)]
     [InlineData(50u)]
