@@ -496,17 +496,17 @@ internal sealed partial class IoManager
 
     /// <summary>
     /// The native completion APC (ReadFileEx's routine): queued to the requesting thread, it calls
-    /// ApcRoutine(ApcContext, IoStatusBlock, 0) when that thread next waits alertably. (Its own method: the closure
-    /// must not be allocated on every completion.)
+    /// ApcRoutine(ApcContext, IoStatusBlock, 0) when that thread next waits alertably. The queued APC is a value: a
+    /// completion allocates nothing.
     /// </summary>
     private void QueueCompletionApc(Irp irp, KThread? requester)
     {
         IoApcRoutine apc = irp.Overlay.AsynchronousParameters.UserApcRoutine!;
         object? apcContext = irp.Overlay.AsynchronousParameters.UserApcContext;
-        IoStatusBlock block = irp.UserIosb ?? new IoStatusBlock { Status = irp.IoStatus.Status, Information = irp.IoStatus.Information };
         if (requester is not null)
         {
-            _machine.Apcs.QueueUserApc(requester, () => apc(apcContext, block, 0));
+            IoStatusBlock block = irp.UserIosb ?? new IoStatusBlock { Status = irp.IoStatus.Status, Information = irp.IoStatus.Information };
+            _machine.Apcs.QueueUserApc(requester, apc, apcContext, block);
         }
     }
 

@@ -81,7 +81,7 @@ public sealed class KThread : DispatcherObject
 
     internal int KernelApcDisable;
 
-    internal Queue<Action>? UserApcs;
+    internal Queue<UserApc>? UserApcs;
 
     internal Queue<Action>? KernelApcs;
 
