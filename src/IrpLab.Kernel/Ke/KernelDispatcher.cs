@@ -361,10 +361,17 @@ internal sealed class KernelDispatcher
             return long.MinValue;
         }
 
+        if (t == long.MinValue)
+        {
+            // The largest relative interval is how SleepEx(INFINITE) asks never to wake: no timer at all. (Armed at
+            // the end of time it left a stale entry in the timer heap on every such wait, and let virtual time jump
+            // there instead of reporting a deadlock.)
+            return null;
+        }
+
         if (t < 0)
         {
-            long now = _machine.Clock.InterruptTime;
-            return t == long.MinValue ? long.MaxValue : now - t;
+            return _machine.Clock.InterruptTime - t;
         }
 
         return t - _machine.Clock.BootSystemTime;
