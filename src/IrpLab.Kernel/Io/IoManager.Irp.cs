@@ -419,13 +419,15 @@ internal sealed partial class IoManager
                 iosb.Information = irp.IoStatus.Information;
             }
 
-            if (irp.UserEvent is KEvent userEvent)
+            // The caller's event, or else the file object's (a synchronous file object's is set as well).
+            KEvent? userEvent = irp.UserEvent;
+            KEvent? fileEvent = null;
+            if (userEvent is not null)
             {
-                SetEventInternal(userEvent);
                 if (synchronousFile)
                 {
                     fileObject!.FinalStatus = status;
-                    SetEventInternal(fileObject.Event);
+                    fileEvent = fileObject.Event;
                 }
             }
             else if (fileObject is not null)
@@ -433,29 +435,39 @@ internal sealed partial class IoManager
                 fileObject.FinalStatus = status;
                 if ((fileObject.Flags & FileObject.FO_SKIP_SET_EVENT) == 0 || synchronousFile)
                 {
-                    SetEventInternal(fileObject.Event);
+                    fileEvent = fileObject.Event;
                 }
             }
 
+            // Off the thread's list before anyone woken below can look for it there (CancelIoEx finds nothing).
             DequeueThreadIrp(irp);
             KThread? requester = irp.Tail.Overlay.Thread;
-            if (irp.Overlay.AsynchronousParameters.UserApcRoutine is not null && !isCreate)
-            {
-                QueueCompletionApc(irp, requester);
-            }
-            else if (fileObject?.CompletionPort is CompletionPort port && irp.Overlay.AsynchronousParameters.UserApcContext is not null
-                && !((fileObject.Flags & FileObject.FO_SKIP_COMPLETION_PORT) != 0 && !irp.PendingReturned && NtStatusClass.IsSuccess(status)))
+            bool queueApc = irp.Overlay.AsynchronousParameters.UserApcRoutine is not null && !isCreate;
+            CompletionPort? port = !queueApc && fileObject?.CompletionPort is CompletionPort associated
+                && irp.Overlay.AsynchronousParameters.UserApcContext is not null
+                && !((fileObject.Flags & FileObject.FO_SKIP_COMPLETION_PORT) != 0 && !irp.PendingReturned && NtStatusClass.IsSuccess(status))
+                ? associated
+                : null;
+
+            // The events and the packet under one acquisition of the dispatcher lock.
+            if (userEvent is not null || fileEvent is not null || port is not null)
             {
                 KernelDispatcher d = _machine.Dispatcher;
                 lock (d.SyncRoot)
                 {
-                    port.Insert(d, new CompletionPacket(fileObject.CompletionKey, irp.Overlay.AsynchronousParameters.UserApcContext, status, irp.IoStatus.Information));
+                    userEvent?.Set(d);
+                    fileEvent?.Set(d);
+                    port?.Insert(d, new CompletionPacket(fileObject!.CompletionKey, irp.Overlay.AsynchronousParameters.UserApcContext, status, irp.IoStatus.Information));
                 }
+            }
 
-                if (_machine.Trace.IsEnabled(TraceEventKind.CompletionPacket))
-                {
-                    _machine.Trace.Record(TraceEventKind.CompletionPacket, irp + " completion packet queued");
-                }
+            if (queueApc)
+            {
+                QueueCompletionApc(irp, requester);
+            }
+            else if (port is not null && _machine.Trace.IsEnabled(TraceEventKind.CompletionPacket))
+            {
+                _machine.Trace.Record(TraceEventKind.CompletionPacket, irp + " completion packet queued");
             }
         }
         else
