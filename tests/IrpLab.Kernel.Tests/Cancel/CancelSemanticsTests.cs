@@ -162,6 +162,41 @@ public sealed class CancelSemanticsTests
         });
     }
 
+    /// <summary>
+    /// Completing an IRP with its cancel routine still set: the verifier stops at IoCompleteRequest (0xC9/0x07);
+    /// without it, a later IoCancelIrp finds the routine on a completed IRP: CANCEL_STATE_IN_COMPLETED_IRP (0x48).
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void IoCompleteRequest_CancelRoutineStillSet_VerifierC9OrLaterCancel48(bool verifier)
+    {
+        var lab = new LabDriver();
+        using Machine machine = NewMachine(lab, verifier: verifier);
+        BugCheckException e = Assert.Throws<BugCheckException>(() => machine.Run("app", () =>
+        {
+            Handle h = Open();
+            Read(h, LabMode.Hold, NtStatus.STATUS_SUCCESS);
+            Irp irp = Assert.Single(lab.Held);
+            RunInDriver(lab, h, () =>
+            {
+                IoSetCancelRoutine(irp, (d, i) => IoReleaseCancelSpinLock(i.CancelIrql));
+                irp.IoStatus.Status = NtStatus.STATUS_SUCCESS;
+                IoCompleteRequest(irp, IO_NO_INCREMENT);
+                IoCancelIrp(irp);
+            });
+        }));
+        if (verifier)
+        {
+            Assert.Equal(BugCheckCatalogue.DRIVER_VERIFIER_IOMANAGER_VIOLATION, e.BugCheck.Code);
+            Assert.Equal(0x07ul, e.BugCheck.Parameter1);
+        }
+        else
+        {
+            Assert.Equal(BugCheckCatalogue.CANCEL_STATE_IN_COMPLETED_IRP, e.BugCheck.Code);
+        }
+    }
+
     /// <summary>§7.6: CancelIo cancels only the calling thread's requests on that handle; another thread's read survives.</summary>
     [Fact]
     public void CancelIo_AnotherThreadsReadOnSameHandle_OnlyCallersRequestsCancelled()
