@@ -8,6 +8,7 @@ internal sealed class BenchMachine : IDisposable
 {
     private readonly Machine _machine;
     private readonly IDisposable _attached;
+    private readonly List<Handle> _extra = [];
 
     public BenchMachine()
     {
@@ -28,8 +29,26 @@ internal sealed class BenchMachine : IDisposable
 
     public Handle Synchronous { get; }
 
+    /// <summary>Opens another handle to the device, for overlapped I/O (closed with the machine).</summary>
+    public Handle OpenOverlapped()
+    {
+        Handle h = CreateFile(@"\\.\Bench", GENERIC_READ | GENERIC_WRITE, 0, null, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
+        if (h == INVALID_HANDLE_VALUE)
+        {
+            throw new InvalidOperationException("CreateFile failed: " + GetLastError());
+        }
+
+        _extra.Add(h);
+        return h;
+    }
+
     public void Dispose()
     {
+        foreach (Handle h in _extra)
+        {
+            CloseHandle(h);
+        }
+
         CloseHandle(Synchronous);
         _attached.Dispose();
         _machine.UnloadDriver("Bench");

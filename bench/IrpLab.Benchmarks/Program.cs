@@ -8,6 +8,13 @@ if (args.Length > 0 && args[0] == "t9-steps")
     return 0;
 }
 
+if (args.Length > 1 && args[0] == "probe")
+{
+    // probe t4 | t5 | t7: time and bytes (all threads) per operation, and the types allocated on the way.
+    ProbeAsync.Run(args[1]);
+    return 0;
+}
+
 if (args.Length > 0 && args[0] == "probe")
 {
     // A quick look at the T1 path between BenchmarkDotNet runs: bytes allocated and time per operation.

@@ -55,16 +55,32 @@ internal sealed class CompletionPort : DispatcherObject
         }
     }
 
-    /// <summary>Takes a packet for <paramref name="thread"/> if one is queued and the limit allows (lock held).</summary>
-    public bool TryRemove(KThread thread, out CompletionPacket packet)
+    /// <summary>
+    /// The start of a removal (KeRemoveQueue, lock held). A thread that returns to its port gives up its running slot.
+    /// A thread associated with another port leaves that port at once — it is blocked here, not running there, so
+    /// the other port may release its next waiter — and is associated with this port from now on.
+    /// </summary>
+    public void BeginRemove(KernelDispatcher dispatcher, KThread thread)
     {
-        // A thread that returns to the port gives up its running slot first.
-        if (thread.AssociatedPort == this && thread.CountedAsActive)
+        if (thread.AssociatedPort == this)
         {
-            thread.CountedAsActive = false;
-            ActiveThreads--;
+            if (thread.CountedAsActive)
+            {
+                thread.CountedAsActive = false;
+                ActiveThreads--;
+            }
+
+            return;
         }
 
+        thread.AssociatedPort?.OnAssociatedThreadExited(dispatcher, thread);
+        thread.AssociatedPort = this;
+        thread.CountedAsActive = false;
+    }
+
+    /// <summary>Takes a packet for <paramref name="thread"/> if one is queued and the limit allows (lock held, after <see cref="BeginRemove"/>).</summary>
+    public bool TryRemove(KThread thread, out CompletionPacket packet)
+    {
         if (_packets.Count > 0 && ActiveThreads < Concurrency)
         {
             packet = _packets.Dequeue();
@@ -115,7 +131,7 @@ internal sealed class CompletionPort : DispatcherObject
         }
     }
 
-    /// <summary>An associated thread exited: its running slot is free.</summary>
+    /// <summary>An associated thread exited (or went to remove from another port): its running slot is free.</summary>
     public void OnAssociatedThreadExited(KernelDispatcher dispatcher, KThread thread)
     {
         if (thread.CountedAsActive)

@@ -1,3 +1,4 @@
+using System.Buffers;
 using IrpLab.Scheduling;
 
 namespace IrpLab;
@@ -81,24 +82,78 @@ internal sealed partial class IoManager
     }
 
     /// <summary>
-    /// NtCancelIoFile's core: IoCancelIrp on each IRP of <paramref name="thread"/>'s list issued on this file object.
-    /// Returns how many were found. (Whether Windows then waits for them is UNCONFIRMED; like CancelIoEx, we do not:
-    /// the cancelled requests complete through the normal path with STATUS_CANCELLED.)
+    /// NtCancelIoFile's core: IoCancelIrp on each IRP of <paramref name="thread"/>'s list issued on this file object
+    /// (only the one whose status block is <paramref name="only"/>, when given). Returns how many were found. (Whether
+    /// Windows then waits for them is UNCONFIRMED; like CancelIoEx, we do not: the cancelled requests complete through
+    /// the normal path with STATUS_CANCELLED.)
     /// </summary>
     public int CancelThreadFileIo(KThread thread, FileObject fo, IoStatusBlock? only)
+        => CancelThreadIrps(thread, CancelScope.FileObject, fo, only);
+
+    /// <summary>
+    /// IoCancelIrp on the IRPs of <paramref name="thread"/>'s list that <paramref name="scope"/> selects; returns how
+    /// many were found. Windows keeps a listed IRP from being completed and freed while it cancels it (stage 2 is an
+    /// APC to the requesting thread, held off at APC_LEVEL); here stage 2 runs in the completer's context, so each
+    /// selected IRP is held while it is cancelled: a request that completes meanwhile is not freed and reused for
+    /// another request, which would then be cancelled in its place.
+    /// </summary>
+    public int CancelThreadIrps(KThread thread, CancelScope scope, FileObject? fo, IoStatusBlock? only)
     {
-        int found = 0;
-        foreach (Irp irp in ThreadIrps(thread))
+        Irp[] selected = ArrayPool<Irp>.Shared.Rent(8);
+        int count = 0;
+        lock (_threadListLock)
         {
-            if (irp.Tail.Overlay.OriginalFileObject == fo && (only is null || ReferenceEquals(irp.UserIosb, only)))
+            for (Irp? irp = thread.IrpListHead; irp is not null; irp = irp.ThreadNext)
             {
-                found++;
-                CancelIrp(irp);
+                if (!Selects(irp, scope, fo, only))
+                {
+                    continue;
+                }
+
+                if (count == selected.Length)
+                {
+                    Irp[] larger = ArrayPool<Irp>.Shared.Rent(count * 2);
+                    Array.Copy(selected, larger, count);
+                    Array.Clear(selected, 0, count);
+                    ArrayPool<Irp>.Shared.Return(selected);
+                    selected = larger;
+                }
+
+                HoldIrp(irp);
+                selected[count++] = irp;
             }
         }
 
-        return found;
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                CancelIrp(selected[i]);
+                ReleaseIrp(selected[i]);
+                selected[i] = null!;
+            }
+        }
+        finally
+        {
+            Array.Clear(selected, 0, count);
+            ArrayPool<Irp>.Shared.Return(selected);
+        }
+
+        return count;
     }
+
+    private static bool Selects(Irp irp, CancelScope scope, FileObject? fo, IoStatusBlock? only) => scope switch
+    {
+        CancelScope.FileObject => irp.Tail.Overlay.OriginalFileObject == fo && (only is null || ReferenceEquals(irp.UserIosb, only)),
+
+        // Requests on files associated with a completion port are not tied to the thread (Vista+).
+        CancelScope.ThreadExit => irp.Tail.Overlay.OriginalFileObject?.CompletionPort is null,
+
+        // UNCONFIRMED beyond MS Learn which requests CancelSynchronousIo takes: those on a synchronous file object, and creates.
+        CancelScope.Synchronous => ((irp.Flags & IRP_CREATE_OPERATION) != 0 || irp.Tail.Overlay.OriginalFileObject is { IsSynchronous: true })
+            && (only is null || ReferenceEquals(irp.UserIosb, only)),
+        _ => false,
+    };
 
     /// <summary>
     /// The I/O a thread leaves behind when it exits (§7.7): every IRP on its list is cancelled, then the thread waits
@@ -113,13 +168,7 @@ internal sealed partial class IoManager
             return;
         }
 
-        foreach (Irp irp in ThreadIrps(thread))
-        {
-            if (irp.Tail.Overlay.OriginalFileObject?.CompletionPort is null)
-            {
-                CancelIrp(irp);
-            }
-        }
+        CancelThreadIrps(thread, CancelScope.ThreadExit, null, null);
 
         const long poll = -100 * MachineClock.TicksPerMillisecond;
         for (int i = 0; i < 3000 && HasThreadBoundIrps(thread); i++)
@@ -127,16 +176,34 @@ internal sealed partial class IoManager
             _machine.Dispatcher.Wait(thread, [], WaitType.WaitAny, KProcessorMode.KernelMode, false, poll);
         }
 
-        foreach (Irp irp in ThreadIrps(thread))
+        // Disassociated under the list lock: an IRP still on the list has not been through stage 2 and cannot have
+        // been freed, so the mark cannot land on a packet already serving another request.
+        List<Irp>? disassociated = null;
+        lock (_threadListLock)
         {
-            if (irp.Tail.Overlay.OriginalFileObject?.CompletionPort is not null)
+            Irp? irp = thread.IrpListHead;
+            while (irp is not null)
             {
-                continue;
-            }
+                Irp? next = irp.ThreadNext;
+                if (Selects(irp, CancelScope.ThreadExit, null, null))
+                {
+                    UnlinkThreadIrp(irp);
+                    irp.Tail.Overlay.Thread = null;
+                    irp.Disassociated = true;
+                    (disassociated ??= []).Add(irp);
+                }
 
-            DequeueThreadIrp(irp);
-            irp.Tail.Overlay.Thread = null;
-            irp.Disassociated = true;
+                irp = next;
+            }
+        }
+
+        if (disassociated is null)
+        {
+            return;
+        }
+
+        foreach (Irp irp in disassociated)
+        {
             string driver = irp.CurrentStackLocation?.DeviceObject?.DriverObject.Name ?? "a driver";
             _machine.Trace.Record(TraceEventKind.VerifierWarning,
                 $"IO_DRIVER_CANCEL_TIMEOUT: {driver} did not complete cancelled {irp} of exiting {thread} within five minutes; the IRP was disassociated and will complete silently.");
@@ -145,14 +212,32 @@ internal sealed partial class IoManager
 
     private bool HasThreadBoundIrps(KThread thread)
     {
-        foreach (Irp irp in ThreadIrps(thread))
+        lock (_threadListLock)
         {
-            if (irp.Tail.Overlay.OriginalFileObject?.CompletionPort is null)
+            for (Irp? irp = thread.IrpListHead; irp is not null; irp = irp.ThreadNext)
             {
-                return true;
+                if (Selects(irp, CancelScope.ThreadExit, null, null))
+                {
+                    return true;
+                }
             }
         }
 
         return false;
     }
+}
+
+/// <summary>Which requests of a thread's IRP list a cancel takes.</summary>
+internal enum CancelScope
+{
+    Invalid = 0,
+
+    /// <summary>CancelIo / CancelIoEx: those issued on one file object (optionally one status block).</summary>
+    FileObject = 1,
+
+    /// <summary>The thread exits: all but those on files associated with a completion port.</summary>
+    ThreadExit = 2,
+
+    /// <summary>CancelSynchronousIo: synchronous requests (optionally one status block).</summary>
+    Synchronous = 3,
 }

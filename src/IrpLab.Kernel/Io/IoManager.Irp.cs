@@ -129,30 +129,36 @@ internal sealed partial class IoManager
     {
         lock (_threadListLock)
         {
-            if (!irp.OnThreadList)
-            {
-                return;
-            }
-
-            KThread? thread = irp.Tail.Overlay.Thread;
-            if (irp.ThreadPrevious is not null)
-            {
-                irp.ThreadPrevious.ThreadNext = irp.ThreadNext;
-            }
-            else if (thread is not null && thread.IrpListHead == irp)
-            {
-                thread.IrpListHead = irp.ThreadNext;
-            }
-
-            if (irp.ThreadNext is not null)
-            {
-                irp.ThreadNext.ThreadPrevious = irp.ThreadPrevious;
-            }
-
-            irp.ThreadNext = null;
-            irp.ThreadPrevious = null;
-            irp.OnThreadList = false;
+            UnlinkThreadIrp(irp);
         }
+    }
+
+    /// <summary>Takes the IRP off its thread's list (the thread-list lock is held).</summary>
+    private static void UnlinkThreadIrp(Irp irp)
+    {
+        if (!irp.OnThreadList)
+        {
+            return;
+        }
+
+        KThread? thread = irp.Tail.Overlay.Thread;
+        if (irp.ThreadPrevious is not null)
+        {
+            irp.ThreadPrevious.ThreadNext = irp.ThreadNext;
+        }
+        else if (thread is not null && thread.IrpListHead == irp)
+        {
+            thread.IrpListHead = irp.ThreadNext;
+        }
+
+        if (irp.ThreadNext is not null)
+        {
+            irp.ThreadNext.ThreadPrevious = irp.ThreadPrevious;
+        }
+
+        irp.ThreadNext = null;
+        irp.ThreadPrevious = null;
+        irp.OnThreadList = false;
     }
 
     /// <summary>A snapshot of the thread's pending IRPs.</summary>
@@ -269,6 +275,12 @@ internal sealed partial class IoManager
     public void CompleteRequest(Irp irp)
     {
         KThread t = KThread.Current;
+
+        // The scheduling point comes first. Between the test for a second completion and the walk that moves
+        // CurrentLocation past the completer's location (what the test looks at) no other thread may run: otherwise
+        // a cancel routine and a worker that both complete the IRP could both pass the test, and the double
+        // completion would go unreported.
+        _machine.Scheduler.Yield(t, SchedulingPointKind.IrpComplete);
         if (irp.CurrentLocation > irp.StackCount + 1 || irp.State == IrpState.Freed)
         {
             throw _machine.RaiseBugCheck(BugCheckCatalogue.MULTIPLE_IRP_COMPLETE_REQUESTS, irp.DebugAddress(_machine), 0, 0, 0,
@@ -282,8 +294,6 @@ internal sealed partial class IoManager
         {
             _machine.Trace.Record(TraceEventKind.IrpCompleted, irp + " completed " + NtStatusClass.Format(irp.IoStatus.Status) + ", information " + irp.IoStatus.Information);
         }
-
-        _machine.Scheduler.Yield(t, SchedulingPointKind.IrpComplete);
 
         // The completer's own location is first; skip it, so the current location is the registrant's.
         int index = irp.CurrentLocation - 1;
@@ -433,13 +443,15 @@ internal sealed partial class IoManager
                 iosb.Information = irp.IoStatus.Information;
             }
 
-            if (irp.UserEvent is KEvent userEvent)
+            // The caller's event, or else the file object's (a synchronous file object's is set as well).
+            KEvent? userEvent = irp.UserEvent;
+            KEvent? fileEvent = null;
+            if (userEvent is not null)
             {
-                SetEventInternal(userEvent);
                 if (synchronousFile)
                 {
                     fileObject!.FinalStatus = status;
-                    SetEventInternal(fileObject.Event);
+                    fileEvent = fileObject.Event;
                 }
             }
             else if (fileObject is not null)
@@ -447,29 +459,39 @@ internal sealed partial class IoManager
                 fileObject.FinalStatus = status;
                 if ((fileObject.Flags & FileObject.FO_SKIP_SET_EVENT) == 0 || synchronousFile)
                 {
-                    SetEventInternal(fileObject.Event);
+                    fileEvent = fileObject.Event;
                 }
             }
 
+            // Off the thread's list before anyone woken below can look for it there (CancelIoEx finds nothing).
             DequeueThreadIrp(irp);
             KThread? requester = irp.Tail.Overlay.Thread;
-            if (irp.Overlay.AsynchronousParameters.UserApcRoutine is not null && !isCreate)
-            {
-                QueueCompletionApc(irp, requester);
-            }
-            else if (fileObject?.CompletionPort is CompletionPort port && irp.Overlay.AsynchronousParameters.UserApcContext is not null
-                && !((fileObject.Flags & FileObject.FO_SKIP_COMPLETION_PORT) != 0 && !irp.PendingReturned && NtStatusClass.IsSuccess(status)))
+            bool queueApc = irp.Overlay.AsynchronousParameters.UserApcRoutine is not null && !isCreate;
+            CompletionPort? port = !queueApc && fileObject?.CompletionPort is CompletionPort associated
+                && irp.Overlay.AsynchronousParameters.UserApcContext is not null
+                && !((fileObject.Flags & FileObject.FO_SKIP_COMPLETION_PORT) != 0 && !irp.PendingReturned && NtStatusClass.IsSuccess(status))
+                ? associated
+                : null;
+
+            // The events and the packet under one acquisition of the dispatcher lock.
+            if (userEvent is not null || fileEvent is not null || port is not null)
             {
                 KernelDispatcher d = _machine.Dispatcher;
                 lock (d.SyncRoot)
                 {
-                    port.Insert(d, new CompletionPacket(fileObject.CompletionKey, irp.Overlay.AsynchronousParameters.UserApcContext, status, irp.IoStatus.Information));
+                    userEvent?.Set(d);
+                    fileEvent?.Set(d);
+                    port?.Insert(d, new CompletionPacket(fileObject!.CompletionKey, irp.Overlay.AsynchronousParameters.UserApcContext, status, irp.IoStatus.Information));
                 }
+            }
 
-                if (_machine.Trace.IsEnabled(TraceEventKind.CompletionPacket))
-                {
-                    _machine.Trace.Record(TraceEventKind.CompletionPacket, irp + " completion packet queued");
-                }
+            if (queueApc)
+            {
+                QueueCompletionApc(irp, requester);
+            }
+            else if (port is not null && _machine.Trace.IsEnabled(TraceEventKind.CompletionPacket))
+            {
+                _machine.Trace.Record(TraceEventKind.CompletionPacket, irp + " completion packet queued");
             }
         }
         else
@@ -510,17 +532,17 @@ internal sealed partial class IoManager
 
     /// <summary>
     /// The native completion APC (ReadFileEx's routine): queued to the requesting thread, it calls
-    /// ApcRoutine(ApcContext, IoStatusBlock, 0) when that thread next waits alertably. (Its own method: the closure
-    /// must not be allocated on every completion.)
+    /// ApcRoutine(ApcContext, IoStatusBlock, 0) when that thread next waits alertably. The queued APC is a value: a
+    /// completion allocates nothing.
     /// </summary>
     private void QueueCompletionApc(Irp irp, KThread? requester)
     {
         IoApcRoutine apc = irp.Overlay.AsynchronousParameters.UserApcRoutine!;
         object? apcContext = irp.Overlay.AsynchronousParameters.UserApcContext;
-        IoStatusBlock block = irp.UserIosb ?? new IoStatusBlock { Status = irp.IoStatus.Status, Information = irp.IoStatus.Information };
         if (requester is not null)
         {
-            _machine.Apcs.QueueUserApc(requester, () => apc(apcContext, block, 0));
+            IoStatusBlock block = irp.UserIosb ?? new IoStatusBlock { Status = irp.IoStatus.Status, Information = irp.IoStatus.Information };
+            _machine.Apcs.QueueUserApc(requester, apc, apcContext, block);
         }
     }
 

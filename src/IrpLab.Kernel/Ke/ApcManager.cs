@@ -17,7 +17,16 @@ internal sealed class ApcManager
     public bool HasUserApc(KThread thread) => thread.UserApcs is { Count: > 0 };
 
     /// <summary>Queues a user APC; an alertable user-mode wait of the thread ends at once. False if the thread is exiting.</summary>
-    public bool QueueUserApc(KThread thread, Action routine)
+    public bool QueueUserApc(KThread thread, Action routine) => QueueUserApc(thread, new UserApc(routine));
+
+    /// <summary>Queues a user APC that calls <c>routine(argument)</c> (QueueUserAPC).</summary>
+    public bool QueueUserApc(KThread thread, Action<nuint> routine, nuint argument) => QueueUserApc(thread, new UserApc(routine, argument));
+
+    /// <summary>Queues an I/O completion APC: <c>routine(context, statusBlock, 0)</c> (ReadFileEx's routine).</summary>
+    public bool QueueUserApc(KThread thread, IoApcRoutine routine, object? context, IoStatusBlock statusBlock)
+        => QueueUserApc(thread, new UserApc(routine, context, statusBlock));
+
+    private bool QueueUserApc(KThread thread, in UserApc apc)
     {
         lock (_machine.Dispatcher.SyncRoot)
         {
@@ -26,7 +35,7 @@ internal sealed class ApcManager
                 return false;
             }
 
-            (thread.UserApcs ??= new Queue<Action>()).Enqueue(routine);
+            (thread.UserApcs ??= new Queue<UserApc>()).Enqueue(apc);
             if (thread.State == KThreadState.Waiting && thread.WaitAlertable && thread.WaitMode == KProcessorMode.UserMode
                 && thread.SpinningOn is null)
             {
@@ -86,7 +95,7 @@ internal sealed class ApcManager
         int count = 0;
         while (true)
         {
-            Action? apc;
+            UserApc apc;
             lock (_machine.Dispatcher.SyncRoot)
             {
                 if (thread.UserApcs is not { Count: > 0 } q)
@@ -102,8 +111,55 @@ internal sealed class ApcManager
                 _machine.Trace.Record(TraceEventKind.ApcDelivered, "user APC runs on " + thread);
             }
 
-            apc();
+            apc.Invoke();
             count++;
+        }
+    }
+}
+
+/// <summary>
+/// A queued user APC: a plain routine, a routine with an argument (QueueUserAPC), or an I/O completion routine called
+/// as ApcRoutine(ApcContext, IoStatusBlock, 0). A value, so that queuing one (once per ReadFileEx completion) allocates
+/// nothing.
+/// </summary>
+internal readonly struct UserApc
+{
+    private readonly Delegate _routine;
+    private readonly object? _context;
+    private readonly IoStatusBlock? _statusBlock;
+    private readonly nuint _argument;
+
+    public UserApc(Action routine)
+    {
+        _routine = routine;
+    }
+
+    public UserApc(Action<nuint> routine, nuint argument)
+    {
+        _routine = routine;
+        _argument = argument;
+    }
+
+    public UserApc(IoApcRoutine routine, object? context, IoStatusBlock statusBlock)
+    {
+        _routine = routine;
+        _context = context;
+        _statusBlock = statusBlock;
+    }
+
+    public void Invoke()
+    {
+        switch (_routine)
+        {
+            case IoApcRoutine io:
+                io(_context, _statusBlock!, 0);
+                break;
+            case Action<nuint> withArgument:
+                withArgument(_argument);
+                break;
+            default:
+                ((Action)_routine)();
+                break;
         }
     }
 }

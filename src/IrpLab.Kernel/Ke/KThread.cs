@@ -84,7 +84,7 @@ public sealed class KThread : DispatcherObject
 
     internal int KernelApcDisable;
 
-    internal Queue<Action>? UserApcs;
+    internal Queue<UserApc>? UserApcs;
 
     internal Queue<Action>? KernelApcs;
 

@@ -41,21 +41,21 @@ internal sealed class KernelDispatcher
                     return satisfied;
                 }
 
-                // Alertability before the timeout (ReactOS KiCheckAlertability): a poll such as SleepEx(0, TRUE)
-                // delivers the queued user APCs.
+                // An object already signaled wins; then queued user APCs end an alertable wait, even one with a zero
+                // timeout (SleepEx(0, TRUE) is how a thread drains its APCs); only then does the timeout count.
                 if (alertable && mode == KProcessorMode.UserMode && _machine.Apcs.HasUserApc(thread))
                 {
                     return NtStatus.STATUS_USER_APC;
                 }
 
-                if (mode == KProcessorMode.UserMode && thread.TerminationRequested)
-                {
-                    return NtStatus.STATUS_THREAD_IS_TERMINATING;
-                }
-
                 if (absoluteDue is long due0 && due0 <= _machine.Clock.InterruptTime)
                 {
                     return NtStatus.STATUS_TIMEOUT;
+                }
+
+                if (mode == KProcessorMode.UserMode && thread.TerminationRequested)
+                {
+                    return NtStatus.STATUS_THREAD_IS_TERMINATING;
                 }
 
                 for (int i = 0; i < objects.Length; i++)
@@ -210,58 +210,71 @@ internal sealed class KernelDispatcher
     public NtStatus RemovePortPacket(KThread thread, CompletionPort port, bool alertable, long? dueTime, out CompletionPacket packet)
     {
         long? absoluteDue = ToInterruptTime(dueTime);
-        lock (SyncRoot)
+        while (true)
         {
-            ThrowIfHalted(thread);
-            if (port.RunDown)
+            lock (SyncRoot)
             {
-                packet = default;
-                return NtStatus.STATUS_ABANDONED;
+                ThrowIfHalted(thread);
+                if (port.RunDown)
+                {
+                    packet = default;
+                    return NtStatus.STATUS_ABANDONED;
+                }
+
+                port.BeginRemove(this, thread);
+                if (port.TryRemove(thread, out packet))
+                {
+                    return NtStatus.STATUS_SUCCESS;
+                }
+
+                // As for any wait: a packet first, then queued user APCs of an alertable removal, then a zero timeout.
+                if (alertable && _machine.Apcs.HasUserApc(thread))
+                {
+                    return NtStatus.STATUS_USER_APC;
+                }
+
+                if (absoluteDue is long due0 && due0 <= _machine.Clock.InterruptTime)
+                {
+                    return NtStatus.STATUS_TIMEOUT;
+                }
+
+                port.AddWaiter(thread);
+                thread.PortPacketValid = false;
+                thread.WaitCount = 0;
+                thread.WaitType = WaitType.WaitAny;
+                thread.WaitMode = KProcessorMode.UserMode;
+                thread.WaitAlertable = alertable;
+                thread.WaitStatus = NtStatus.STATUS_PENDING;
+                thread.WaitingOnPort = port;
+                thread.State = KThreadState.Waiting;
+                if (absoluteDue is long due)
+                {
+                    Timers.Arm(thread.WaitTimer, due);
+                    Scheduler.TimerArmed(due);
+                }
             }
 
-            if (port.TryRemove(thread, out packet))
+            Scheduler.Block(thread);
+            NtStatus status;
+            lock (SyncRoot)
             {
-                return NtStatus.STATUS_SUCCESS;
+                port.RemoveWaiter(thread);
+                thread.WaitingOnPort = null;
+                packet = thread.PortPacket;
+                bool got = thread.PortPacketValid;
+                thread.PortPacketValid = false;
+                status = thread.WaitStatus;
+                if (status == NtStatus.STATUS_SUCCESS && !got)
+                {
+                    return NtStatus.STATUS_TIMEOUT;
+                }
             }
 
-            if (absoluteDue is long due0 && due0 <= _machine.Clock.InterruptTime)
+            if (status == NtStatus.STATUS_KERNEL_APC)
             {
-                return NtStatus.STATUS_TIMEOUT;
-            }
-
-            if (alertable && _machine.Apcs.HasUserApc(thread))
-            {
-                return NtStatus.STATUS_USER_APC;
-            }
-
-            port.AddWaiter(thread);
-            thread.PortPacketValid = false;
-            thread.WaitCount = 0;
-            thread.WaitType = WaitType.WaitAny;
-            thread.WaitMode = KProcessorMode.UserMode;
-            thread.WaitAlertable = alertable;
-            thread.WaitStatus = NtStatus.STATUS_PENDING;
-            thread.WaitingOnPort = port;
-            thread.State = KThreadState.Waiting;
-            if (absoluteDue is long due)
-            {
-                Timers.Arm(thread.WaitTimer, due);
-                Scheduler.TimerArmed(due);
-            }
-        }
-
-        Scheduler.Block(thread);
-        lock (SyncRoot)
-        {
-            port.RemoveWaiter(thread);
-            thread.WaitingOnPort = null;
-            packet = thread.PortPacket;
-            bool got = thread.PortPacketValid;
-            thread.PortPacketValid = false;
-            NtStatus status = thread.WaitStatus;
-            if (status == NtStatus.STATUS_SUCCESS && !got)
-            {
-                return NtStatus.STATUS_TIMEOUT;
+                // A kernel APC interrupted the wait: deliver it and wait again for the rest of the timeout, as Wait does.
+                _machine.Apcs.DeliverKernelApcs(thread);
+                continue;
             }
 
             return status;
@@ -346,6 +359,14 @@ internal sealed class KernelDispatcher
         if (t == 0)
         {
             return long.MinValue;
+        }
+
+        if (t == long.MinValue)
+        {
+            // The largest relative interval is how SleepEx(INFINITE) asks never to wake: no timer at all. (Armed at
+            // the end of time it left a stale entry in the timer heap on every such wait, and let virtual time jump
+            // there instead of reporting a deadlock.)
+            return null;
         }
 
         if (t < 0)

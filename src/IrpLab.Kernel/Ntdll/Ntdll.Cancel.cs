@@ -58,7 +58,8 @@ public static partial class Ntdll
                 int found = 0;
 
                 // Thread by thread, as Windows does: I/O started meanwhile on another thread may escape.
-                foreach (KThread thread in t.Process.AllThreads())
+                KThread? thread;
+                for (int i = 0; (thread = t.Process.ThreadAt(i)) is not null; i++)
                 {
                     found += t.Machine.Io.CancelThreadFileIo(thread, fo, IoRequestToCancel);
                 }
@@ -86,7 +87,7 @@ public static partial class Ntdll
     /// <summary>
     /// NtCancelSynchronousIoFile: cancels the synchronous request the target thread is blocked in (a request on a
     /// synchronous file object, or a create). Needs THREAD_TERMINATE. STATUS_NOT_FOUND if it is not blocked in one.
-    /// UNCONFIRMED beyond MS Learn which requests qualify; we take those two kinds.
+    /// UNCONFIRMED beyond MS Learn which requests qualify; we take those two kinds (see CancelScope.Synchronous).
     /// </summary>
     public static NtStatus NtCancelSynchronousIoFile(Handle ThreadHandle, IoStatusBlock? IoRequestToCancel, IoStatusBlock IoStatusBlock)
     {
@@ -102,18 +103,7 @@ public static partial class Ntdll
             try
             {
                 var target = (KThread)obj!;
-                int found = 0;
-                foreach (Irp irp in t.Machine.Io.ThreadIrps(target))
-                {
-                    bool synchronous = (irp.Flags & IoManager.IRP_CREATE_OPERATION) != 0
-                        || irp.Tail.Overlay.OriginalFileObject is { IsSynchronous: true };
-                    if (synchronous && (IoRequestToCancel is null || ReferenceEquals(irp.UserIosb, IoRequestToCancel)))
-                    {
-                        found++;
-                        t.Machine.Io.CancelIrp(irp);
-                    }
-                }
-
+                int found = t.Machine.Io.CancelThreadIrps(target, CancelScope.Synchronous, null, IoRequestToCancel);
                 if (found == 0)
                 {
                     return NtStatus.STATUS_NOT_FOUND;

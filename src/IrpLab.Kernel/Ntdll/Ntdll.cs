@@ -408,7 +408,7 @@ public static partial class Ntdll
             }
 
             var target = (KThread)obj!;
-            bool queued = t.Machine.Apcs.QueueUserApc(target, () => ApcRoutine(Argument));
+            bool queued = t.Machine.Apcs.QueueUserApc(target, ApcRoutine, Argument);
             t.Machine.Objects.Dereference(target);
             return queued ? NtStatus.STATUS_SUCCESS : NtStatus.STATUS_UNSUCCESSFUL;
         }

@@ -59,6 +59,18 @@ public sealed class KProcess : DispatcherObject
         }
     }
 
+    /// <summary>
+    /// The process's <paramref name="index"/>-th thread (exited ones included), or null past the last one. Threads are
+    /// only ever added, so walking the indexes visits every thread without a snapshot.
+    /// </summary>
+    internal KThread? ThreadAt(int index)
+    {
+        lock (_threads)
+        {
+            return index < _threads.Count ? _threads[index] : null;
+        }
+    }
+
     /// <summary>Every thread of the process, exited ones included (their left-over IRPs can still be cancelled).</summary>
     internal KThread[] AllThreads()
     {

@@ -48,7 +48,7 @@ public static partial class Wdm
     /// routine and marks the IRP pending. An IRP cancelled before it was queued is taken out again and completed
     /// through CsqCompleteCanceledIrp. ReactOS completes it while still holding the queue lock; Windows' placement is
     /// UNCONFIRMED, and we follow the documented rule instead (never complete an IRP while holding a spin lock):
-    /// the lock is released first. A failing InsertEx status is returned: the IRP is neither queued nor marked.
+    /// the lock is released first. The InsertEx status is returned; a failing one leaves the IRP neither queued nor marked.
     /// </summary>
     public static NtStatus IoCsqInsertIrpEx(IoCsq Csq, Irp Irp, IoCsqIrpContext? Context, object? InsertContext)
     {
@@ -67,9 +67,11 @@ public static partial class Wdm
             Irp.Tail.Overlay.DriverContext[CsqContextSlot] = Csq;
         }
 
+        // MS Learn: with IoCsqInitializeEx, IoCsqInsertIrpEx returns what CsqInsertIrpEx returned; otherwise STATUS_SUCCESS.
+        NtStatus status = NtStatus.STATUS_SUCCESS;
         if (Csq.InsertEx is CsqInsertIrpEx insertEx)
         {
-            NtStatus status = insertEx(Csq, Irp, InsertContext);
+            status = insertEx(Csq, Irp, InsertContext);
             if (!NT_SUCCESS(status))
             {
                 UnlinkCsqContext(Irp);
@@ -98,7 +100,7 @@ public static partial class Wdm
             Csq.CompleteCanceled(Csq, Irp);
         }
 
-        return NtStatus.STATUS_SUCCESS;
+        return status;
     }
 
     /// <summary>
