@@ -13,6 +13,13 @@ internal sealed class BufferPool
 
     public byte[] Rent(int length)
     {
+        // The common case, a thread reusing the buffer it just returned, takes no lock.
+        if (KThread.CurrentOrNull is KThread t && t.CachedBuffer is byte[] cached && cached.Length == length)
+        {
+            t.CachedBuffer = null;
+            return cached;
+        }
+
         lock (_lock)
         {
             if (_free.TryGetValue(length, out Stack<byte[]>? stack) && stack.Count > 0)
@@ -26,6 +33,12 @@ internal sealed class BufferPool
 
     public void Return(byte[] buffer)
     {
+        if (KThread.CurrentOrNull is KThread t && t.CachedBuffer is null)
+        {
+            t.CachedBuffer = buffer;
+            return;
+        }
+
         lock (_lock)
         {
             if (!_free.TryGetValue(buffer.Length, out Stack<byte[]>? stack))

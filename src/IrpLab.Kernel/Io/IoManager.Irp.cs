@@ -40,7 +40,13 @@ internal sealed partial class IoManager
     {
         Irp? irp = null;
         bool pool = !_machine.VerifierEnabled;
-        if (pool)
+        if (pool && KThread.CurrentOrNull is KThread t && t.CachedIrp is Irp cached && cached.Stack.Length == stackSize)
+        {
+            // The common case, a thread reusing the IRP it just freed, takes no lock.
+            t.CachedIrp = null;
+            irp = cached;
+        }
+        else if (pool)
         {
             lock (_poolLock)
             {
@@ -88,7 +94,11 @@ internal sealed partial class IoManager
             _machine.Trace.Record(TraceEventKind.IrpFreed, irp + " freed");
         }
 
-        if (irp.Pooled)
+        if (irp.Pooled && KThread.CurrentOrNull is KThread t && t.CachedIrp is null)
+        {
+            t.CachedIrp = irp;
+        }
+        else if (irp.Pooled)
         {
             lock (_poolLock)
             {

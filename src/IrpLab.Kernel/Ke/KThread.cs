@@ -124,6 +124,12 @@ public sealed class KThread : DispatcherObject
     /// <summary>The port this thread is blocked in KeRemoveQueue on.</summary>
     internal CompletionPort? WaitingOnPort;
 
+    /// <summary>A freed IRP kept by the thread that freed it, so the next allocation here takes no lock.</summary>
+    internal Irp? CachedIrp;
+
+    /// <summary>A returned system buffer kept the same way.</summary>
+    internal byte[]? CachedBuffer;
+
     /// <summary>The head of this thread's IRP list (requests it issued that have not completed).</summary>
     internal Irp? IrpListHead;
 
