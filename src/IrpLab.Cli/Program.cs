@@ -50,7 +50,7 @@ runCommand.SetAction(parse =>
         Verifier = parse.GetValue(verifierOption) != "off",
         TraceLevel = parse.GetValue(verboseOption) ? TraceLevel.Verbose : TraceLevel.Normal,
     };
-    var stopwatch = Stopwatch.StartNew();
+    var stopwatch = Stopwatch.StartNew(); // determinism-ok: the host's wall time for --stats, outside the machine
     using var machine = new Machine(options);
     bool verbose = parse.GetValue(verboseOption);
     machine.Trace.Subscribe(e =>

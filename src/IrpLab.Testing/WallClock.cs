@@ -8,7 +8,7 @@ namespace IrpLab.Testing;
 /// </summary>
 internal static class WallClock
 {
-    public static long Now => Stopwatch.GetTimestamp();
+    public static long Now => Stopwatch.GetTimestamp(); // determinism-ok: host-side speed report, outside any machine
 
-    public static TimeSpan Since(long start) => Stopwatch.GetElapsedTime(start);
+    public static TimeSpan Since(long start) => Stopwatch.GetElapsedTime(start); // determinism-ok: host-side speed report
 }

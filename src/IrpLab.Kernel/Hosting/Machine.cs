@@ -473,7 +473,7 @@ public sealed class Machine : IDisposable
     /// A stand-in for the faulting code address of 0x1E / 0x7E: a hash of the routine's name that is the same in every
     /// process (string.GetHashCode is randomized per process, which would break replaying a saved schedule elsewhere).
     /// </summary>
-    private static ulong StableCodeAddress(string routine)
+    internal static ulong StableCodeAddress(string routine)
     {
         uint hash = 2166136261;   // FNV-1a
         foreach (char c in routine)

@@ -52,32 +52,14 @@ internal sealed partial class IoManager
 
         if (irp.State is IrpState.Completed or IrpState.Freed)
         {
-            throw _machine.RaiseBugCheck(BugCheckCatalogue.CANCEL_STATE_IN_COMPLETED_IRP, irp.DebugAddress(_machine), (ulong)(uint)routine.Method.Name.GetHashCode(StringComparison.Ordinal), 0, 0,
+            throw _machine.RaiseBugCheck(BugCheckCatalogue.CANCEL_STATE_IN_COMPLETED_IRP, irp.DebugAddress(_machine), Machine.StableCodeAddress(routine.Method.Name), 0, 0,
                 $"IoCancelIrp found cancel routine {routine.Method.Name} on {irp}, which was already completed: clear the cancel routine before completing an IRP." + IrpHistory.Describe(irp));
         }
 
         irp.CancelIrql = oldIrql;
         DeviceObject device = irp.CurrentStackLocation?.DeviceObject ?? throw new InvalidOperationException("A cancelable IRP has a current stack location.");
         _machine.Scheduler.Yield(t, SchedulingPointKind.CancelRoutine);
-        string? savedDriver = t.CurrentDriver;
-        Delegate? savedCallback = t.CurrentCallback;
-        t.CurrentDriver = device.DriverObject.Name;
-        t.CurrentCallback = routine;
-        try
-        {
-            routine(device, irp);
-        }
-        catch (Exception ex) when (ex is not MachineHaltedException and not ThreadTerminatedException)
-        {
-            _machine.RaiseDriverException(t, ex);
-            throw new MachineHaltedException();
-        }
-        finally
-        {
-            t.CurrentDriver = savedDriver;
-            t.CurrentCallback = savedCallback;
-        }
-
+        CallCancelRoutine(t, device, irp, routine);
         return true;
     }
 
