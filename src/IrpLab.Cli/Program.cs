@@ -107,7 +107,7 @@ runCommand.SetAction(parse =>
     {
         double seconds = stopwatch.Elapsed.TotalSeconds;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"-- wall {seconds:F3} s, virtual {machine.Clock.InterruptTime / 1e7:F3} s, {machine.SchedulingSteps} scheduling points, {machine.SchedulingChoices} choices, {machine.ContextSwitches} switches, {machine.SchedulingSteps / Math.Max(seconds, 1e-9):F0} points/s"));
+            $"-- wall {seconds:F3} s, {(machine.IsDeterministic ? "virtual" : "machine")} time {machine.Clock.InterruptTime / 1e7:F3} s, {machine.SchedulingSteps} scheduling points, {machine.SchedulingChoices} choices, {machine.ContextSwitches} switches, {machine.SchedulingSteps / Math.Max(seconds, 1e-9):F0} points/s"));
     }
 
     return exitCode;
