@@ -162,44 +162,7 @@ internal sealed class InterruptController
                 + "synchronize routine?). On Windows this processor would spin forever.");
         }
 
-        if (m.Scheduler.IsDeterministic)
-        {
-            KernelDispatcher dispatcher = m.Dispatcher;
-            while (true)
-            {
-                lock (dispatcher.SyncRoot)
-                {
-                    if (m.IsHalted)
-                    {
-                        throw new MachineHaltedException();
-                    }
-
-                    if (spinLock.Owner is null)
-                    {
-                        spinLock.Owner = t;
-                        return;
-                    }
-
-                    (spinLock.Spinners ??= []).Add(t);
-                    t.SpinningOn = spinLock;
-                    t.State = KThreadState.Waiting;
-                }
-
-                m.Scheduler.Block(t);
-                t.SpinningOn = null;
-            }
-        }
-
-        var spinner = default(SpinWait);
-        while (Interlocked.CompareExchange(ref spinLock.Owner, t, null) is not null)
-        {
-            if (m.IsHalted)
-            {
-                throw new MachineHaltedException();
-            }
-
-            spinner.SpinOnce(sleep1Threshold: -1);
-        }
+        SpinLockCore.Take(t, spinLock);
     }
 
     public static void ReleaseInterruptLock(KThread t, KSpinLock spinLock)
@@ -211,26 +174,7 @@ internal sealed class InterruptController
                 $"{t} released an interrupt spin lock it does not hold.");
         }
 
-        if (m.Scheduler.IsDeterministic)
-        {
-            lock (m.Dispatcher.SyncRoot)
-            {
-                spinLock.Owner = null;
-                if (spinLock.Spinners is { Count: > 0 } spinners)
-                {
-                    foreach (KThread s in spinners)
-                    {
-                        m.Scheduler.Ready(s);
-                    }
-
-                    spinners.Clear();
-                }
-            }
-        }
-        else
-        {
-            Volatile.Write(ref spinLock.Owner, null);
-        }
+        SpinLockCore.Give(m, spinLock);
 
         m.Scheduler.Yield(t, SchedulingPointKind.LockRelease);
     }

@@ -147,44 +147,7 @@ internal static class KernelChecks
             m.Deadlocks.BeforeAcquire(t, spinLock);
         }
 
-        if (m.Scheduler.IsDeterministic)
-        {
-            KernelDispatcher dispatcher = m.Dispatcher;
-            while (true)
-            {
-                lock (dispatcher.SyncRoot)
-                {
-                    if (m.IsHalted)
-                    {
-                        throw new MachineHaltedException();
-                    }
-
-                    if (spinLock.Owner is null)
-                    {
-                        spinLock.Owner = t;
-                        return;
-                    }
-
-                    (spinLock.Spinners ??= []).Add(t);
-                    t.SpinningOn = spinLock;
-                    t.State = KThreadState.Waiting;
-                }
-
-                m.Scheduler.Block(t);
-                t.SpinningOn = null;
-            }
-        }
-
-        var spinner = default(SpinWait);
-        while (Interlocked.CompareExchange(ref spinLock.Owner, t, null) is not null)
-        {
-            if (m.IsHalted)
-            {
-                throw new MachineHaltedException();
-            }
-
-            spinner.SpinOnce(sleep1Threshold: -1);
-        }
+        SpinLockCore.Take(t, spinLock);
     }
 
     public static void ReleaseSpinLock(KThread t, KSpinLock spinLock, byte newIrql, bool fromDpcLevelApi)
@@ -210,26 +173,7 @@ internal static class KernelChecks
                     $"KeReleaseSpinLock at {IrqlLevel.Name(t.Irql)}: a spin lock is released at DISPATCH_LEVEL (the IRQL was changed while holding it).");
         }
 
-        if (m.Scheduler.IsDeterministic)
-        {
-            lock (m.Dispatcher.SyncRoot)
-            {
-                spinLock.Owner = null;
-                if (spinLock.Spinners is { Count: > 0 } spinners)
-                {
-                    foreach (KThread s in spinners)
-                    {
-                        m.Scheduler.Ready(s);
-                    }
-
-                    spinners.Clear();
-                }
-            }
-        }
-        else
-        {
-            Volatile.Write(ref spinLock.Owner, null);
-        }
+        SpinLockCore.Give(m, spinLock);
 
         if (!fromDpcLevelApi)
         {
