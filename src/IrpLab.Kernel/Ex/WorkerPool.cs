@@ -183,8 +183,7 @@ internal sealed class ExWorkerPool
         }
         catch (Exception e) when (e is not MachineHaltedException)
         {
-            _machine.RaiseDriverException(thread, e);
-            throw new MachineHaltedException();
+            throw _machine.RaiseDriverException(thread, e);
         }
 
         if (thread.Irql != IrqlLevel.Passive)

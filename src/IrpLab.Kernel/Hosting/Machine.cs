@@ -446,7 +446,11 @@ public sealed class Machine : IDisposable
     }
 
     /// <summary>Maps an exception that escaped driver code to 0x1E or 0x7E.</summary>
-    internal void RaiseDriverException(KThread thread, Exception ex)
+    /// <summary>Whether an exception escaping driver code is the driver's fault (not the machine unwinding a thread).</summary>
+    internal static bool IsDriverFault(Exception ex) => ex is not MachineHaltedException and not ThreadTerminatedException;
+
+    /// <summary>Stops the machine for an exception that escaped driver code; returns the exception that unwinds the thread.</summary>
+    internal MachineHaltedException RaiseDriverException(KThread thread, Exception ex)
     {
         uint code = thread.Process.IsSystem ? BugCheckCatalogue.SYSTEM_THREAD_EXCEPTION_NOT_HANDLED : BugCheckCatalogue.KMODE_EXCEPTION_NOT_HANDLED;
         NtStatus exceptionCode = ex switch
@@ -459,7 +463,7 @@ public sealed class Machine : IDisposable
         };
         string? routine = thread.CurrentCallback?.Method.Name ?? thread.CurrentRoutine;
         string where = routine is null ? "driver code" : thread.CurrentDriver + "!" + routine;
-        throw RaiseBugCheck(
+        return RaiseBugCheck(
             code,
             (uint)exceptionCode,
             StableCodeAddress(where),
@@ -490,14 +494,7 @@ public sealed class Machine : IDisposable
     {
         if (thread.Process.IsSystem || thread.SystemCallDepth > 0)
         {
-            try
-            {
-                RaiseDriverException(thread, ex);
-            }
-            catch (MachineHaltedException)
-            {
-            }
-
+            RaiseDriverException(thread, ex);
             return;
         }
 

@@ -234,30 +234,19 @@ internal sealed partial class IoManager
         _machine.Scheduler.Yield(t, SchedulingPointKind.IrpDispatch);
         int savedLocation = irp.CurrentLocation;
         byte irqlBefore = t.Irql;
-        string? savedDriver = t.CurrentDriver;
-        Delegate? savedCallback = t.CurrentCallback;
-        t.CurrentDriver = driver.Name;
-        t.CurrentCallback = routine;
-        NtStatus status;
+        using var scope = new DriverCallScope(t, driver.Name, routine);
         try
         {
-            status = routine(device, irp);
+            NtStatus status = routine(device, irp);
 
             // Still attributed to the dispatch routine: a protocol violation found here is its driver's fault.
             IoVerifier.AfterDispatch(_machine, t, device, irp, savedLocation, irqlBefore, status, routine);
+            return status;
         }
-        catch (Exception ex) when (ex is not MachineHaltedException and not ThreadTerminatedException)
+        catch (Exception ex) when (Machine.IsDriverFault(ex))
         {
-            _machine.RaiseDriverException(t, ex);
-            throw new MachineHaltedException();
+            throw _machine.RaiseDriverException(t, ex);
         }
-        finally
-        {
-            t.CurrentDriver = savedDriver;
-            t.CurrentCallback = savedCallback;
-        }
-
-        return status;
     }
 
     private static readonly DriverDispatch s_invalidDeviceRequest = IopInvalidDeviceRequest;
@@ -358,10 +347,7 @@ internal sealed partial class IoManager
 
     private NtStatus CallCompletionRoutine(KThread t, Irp irp, IoCompletionRoutine routine, DeviceObject? registrant, object? context)
     {
-        string? savedDriver = t.CurrentDriver;
-        Delegate? savedCallback = t.CurrentCallback;
-        t.CurrentDriver = registrant?.DriverObject.Name ?? savedDriver;
-        t.CurrentCallback = routine;
+        using var scope = new DriverCallScope(t, registrant?.DriverObject.Name ?? t.CurrentDriver, routine);
         byte irql = t.Irql;
         try
         {
@@ -369,15 +355,9 @@ internal sealed partial class IoManager
             IoVerifier.AfterCompletionRoutine(_machine, t, irp, routine, irql);
             return result;
         }
-        catch (Exception ex) when (ex is not MachineHaltedException and not ThreadTerminatedException)
+        catch (Exception ex) when (Machine.IsDriverFault(ex))
         {
-            _machine.RaiseDriverException(t, ex);
-            throw new MachineHaltedException();
-        }
-        finally
-        {
-            t.CurrentDriver = savedDriver;
-            t.CurrentCallback = savedCallback;
+            throw _machine.RaiseDriverException(t, ex);
         }
     }
 

@@ -115,26 +115,22 @@ internal sealed partial class IoManager
         DriverStartIo startIo = driver.DriverStartIo
             ?? throw _machine.RaiseBugCheck(BugCheckCatalogue.DRIVER_VERIFIER_DETECTED_VIOLATION, KernelChecks.VerifierGenericIrql, t.Irql, 0, 0,
                 $"IoStartPacket on a device of {driver.Name}, which has no DriverStartIo routine.");
-        device.StartIoDepth++;
-        string? savedDriver = t.CurrentDriver;
-        Delegate? savedCallback = t.CurrentCallback;
-        t.CurrentDriver = driver.Name;
-        t.CurrentCallback = startIo;
         byte irql = t.Irql;
-        try
+        device.StartIoDepth++;
+        using (new DriverCallScope(t, driver.Name, startIo))
         {
-            startIo(device, irp);
-        }
-        catch (Exception ex) when (ex is not MachineHaltedException and not ThreadTerminatedException)
-        {
-            _machine.RaiseDriverException(t, ex);
-            throw new MachineHaltedException();
-        }
-        finally
-        {
-            t.CurrentDriver = savedDriver;
-            t.CurrentCallback = savedCallback;
-            device.StartIoDepth--;
+            try
+            {
+                startIo(device, irp);
+            }
+            catch (Exception ex) when (Machine.IsDriverFault(ex))
+            {
+                throw _machine.RaiseDriverException(t, ex);
+            }
+            finally
+            {
+                device.StartIoDepth--;
+            }
         }
 
         if (t.Irql != irql && _machine.Verifies(driver.Name))
@@ -154,23 +150,14 @@ internal sealed partial class IoManager
     /// <summary>Calls a cancel routine with the cancel spin lock held (the routine releases it).</summary>
     private void CallCancelRoutine(KThread t, DeviceObject device, Irp irp, DriverCancel routine)
     {
-        string? savedDriver = t.CurrentDriver;
-        Delegate? savedCallback = t.CurrentCallback;
-        t.CurrentDriver = device.DriverObject.Name;
-        t.CurrentCallback = routine;
+        using var scope = new DriverCallScope(t, device.DriverObject.Name, routine);
         try
         {
             routine(device, irp);
         }
-        catch (Exception ex) when (ex is not MachineHaltedException and not ThreadTerminatedException)
+        catch (Exception ex) when (Machine.IsDriverFault(ex))
         {
-            _machine.RaiseDriverException(t, ex);
-            throw new MachineHaltedException();
-        }
-        finally
-        {
-            t.CurrentDriver = savedDriver;
-            t.CurrentCallback = savedCallback;
+            throw _machine.RaiseDriverException(t, ex);
         }
     }
 }

@@ -182,23 +182,14 @@ internal sealed partial class IoManager
     public NtStatus CallDriverRoutine(DriverObject driver, string routine, Func<NtStatus> call)
     {
         KThread thread = KThread.Current;
-        string? savedDriver = thread.CurrentDriver;
-        string? savedRoutine = thread.CurrentRoutine;
-        thread.CurrentDriver = driver.Name;
-        thread.CurrentRoutine = routine;
+        using var scope = new DriverCallScope(thread, driver.Name, null, routine);
         try
         {
             return call();
         }
-        catch (Exception ex) when (ex is not MachineHaltedException and not ThreadTerminatedException)
+        catch (Exception ex) when (Machine.IsDriverFault(ex))
         {
-            _machine.RaiseDriverException(thread, ex);
-            throw new MachineHaltedException();
-        }
-        finally
-        {
-            thread.CurrentDriver = savedDriver;
-            thread.CurrentRoutine = savedRoutine;
+            throw _machine.RaiseDriverException(thread, ex);
         }
     }
 }

@@ -358,8 +358,7 @@ internal sealed class DpcManager
         }
         catch (Exception ex) when (ex is not MachineHaltedException)
         {
-            _machine.RaiseDriverException(thread, ex);
-            throw new MachineHaltedException();
+            throw _machine.RaiseDriverException(thread, ex);
         }
 
         CheckAfterRoutine(thread, dpc, apcDisable, timer is not null);

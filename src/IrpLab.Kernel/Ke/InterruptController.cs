@@ -285,8 +285,7 @@ internal sealed class InterruptController
         }
         catch (Exception ex) when (ex is not MachineHaltedException)
         {
-            _machine.RaiseDriverException(thread, ex);
-            throw new MachineHaltedException();
+            throw _machine.RaiseDriverException(thread, ex);
         }
 
         if (thread.Irql != interrupt.Irql)
