@@ -43,33 +43,7 @@ internal sealed partial class IoManager
             ReadWriteParameters parameters = read ? next.Parameters.Read : next.Parameters.Write;
             parameters.Length = length;
             parameters.ByteOffset = offset ?? default;
-            if ((device.Flags & DO_BUFFERED_IO) != 0)
-            {
-                irp.Flags = IRP_BUFFERED_IO | IRP_DEALLOCATE_BUFFER;
-                if (length > 0)
-                {
-                    byte[] system = Buffers.Rent((int)length);
-                    irp.AssociatedIrp.SystemBuffer = system;
-                    if (read)
-                    {
-                        irp.Flags |= IRP_INPUT_OPERATION;
-                        irp.CallerOutput = buffer;
-                        irp.CallerOutputLength = (int)length;
-                    }
-                    else
-                    {
-                        Buffer.BlockCopy(buffer!, 0, system, 0, (int)length);
-                    }
-                }
-            }
-            else if ((device.Flags & DO_DIRECT_IO) != 0)
-            {
-                irp.MdlAddress = length > 0 ? new Mdl(buffer!, (int)length, forWrite: read) : null;
-            }
-            else
-            {
-                irp.UserBuffer = length > 0 ? new UserBuffer(buffer!, (int)length, t.Process) { IsOutput = read } : null;
-            }
+            SetUpReadWriteBuffer(t, device, irp, buffer, length, read);
         }
 
         if (synchronous)

@@ -269,7 +269,21 @@ internal sealed partial class IoManager
             irp.Flags |= IRP_NOCACHE;
         }
 
-        if ((top.Flags & DO_BUFFERED_IO) != 0)
+        SetUpReadWriteBuffer(t, top, irp, buffer, length, read);
+        if ((top.Flags & DO_BUFFERED_IO) != 0 && length > 0)
+        {
+            irp.UserBuffer = CachedUserBuffer(t, buffer!, (int)length, output: read);
+        }
+    }
+
+    /// <summary>
+    /// The buffering of a read or write, by the device's I/O method: a system buffer (the data copied in for a write,
+    /// copied back to the caller at completion for a read), an MDL over the caller's buffer (locked for write access
+    /// for a read), or the caller's buffer itself (neither I/O).
+    /// </summary>
+    private void SetUpReadWriteBuffer(KThread t, DeviceObject device, Irp irp, byte[]? buffer, uint length, bool read)
+    {
+        if ((device.Flags & DO_BUFFERED_IO) != 0)
         {
             irp.Flags |= IRP_BUFFERED_IO | IRP_DEALLOCATE_BUFFER;
             if (length > 0)
@@ -287,12 +301,9 @@ internal sealed partial class IoManager
                     Buffer.BlockCopy(buffer!, 0, system, 0, (int)length);
                 }
             }
-
-            irp.UserBuffer = length > 0 ? CachedUserBuffer(t, buffer!, (int)length, output: read) : null;
         }
-        else if ((top.Flags & DO_DIRECT_IO) != 0)
+        else if ((device.Flags & DO_DIRECT_IO) != 0)
         {
-            // The MDL describes the caller's buffer itself: probed and locked for write access for a read.
             irp.MdlAddress = length > 0 ? new Mdl(buffer!, (int)length, forWrite: read) : null;
         }
         else
