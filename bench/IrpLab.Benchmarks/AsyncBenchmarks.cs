@@ -23,7 +23,7 @@ public class T4CompletionPort
     private BenchMachine? _bench;
     private Handle _device;
     private Handle _port;
-    private Overlapped[] _overlapped = [];
+    private OVERLAPPED[] _overlapped = [];
 
     [GlobalSetup(Targets = [nameof(ModelGetQueuedCompletionStatus), nameof(ModelGetQueuedCompletionStatusEx)])]
     public void Setup()
@@ -31,10 +31,10 @@ public class T4CompletionPort
         _bench = new BenchMachine();
         _device = _bench.OpenOverlapped();
         _port = CreateIoCompletionPort(_device, NULL, 1, 1);
-        _overlapped = new Overlapped[Packets];
+        _overlapped = new OVERLAPPED[Packets];
         for (int i = 0; i < Packets; i++)
         {
-            _overlapped[i] = new Overlapped();
+            _overlapped[i] = new OVERLAPPED();
         }
     }
 
@@ -49,7 +49,7 @@ public class T4CompletionPort
     [IterationSetup(Targets = [nameof(ModelGetQueuedCompletionStatus), nameof(ModelGetQueuedCompletionStatusEx)])]
     public void Issue()
     {
-        foreach (Overlapped ov in _overlapped)
+        foreach (OVERLAPPED ov in _overlapped)
         {
             if (DeviceIoControl(_device, BenchDriver.IOCTL_HOLD, _in, 16, _out, 16, ov) || GetLastError() != ERROR_IO_PENDING)
             {
@@ -68,7 +68,7 @@ public class T4CompletionPort
         int received = 0;
         for (int i = 0; i < Packets; i++)
         {
-            if (GetQueuedCompletionStatus(_port, out uint bytes, out _, out Overlapped? ov, INFINITE) && ov is not null && bytes == 16)
+            if (GetQueuedCompletionStatus(_port, out uint bytes, out _, out OVERLAPPED? ov, INFINITE) && ov is not null && bytes == 16)
             {
                 received++;
             }
@@ -115,11 +115,11 @@ public class T4CompletionPort
 public class T5ReadFileExApc
 {
     private readonly byte[] _buffer = new byte[16];
-    private readonly Overlapped _overlapped = new();
+    private readonly OVERLAPPED _overlapped = new();
     private BenchMachine? _bench;
     private SemRoundTrip? _sem;
     private Handle _device;
-    private OverlappedCompletionRoutine? _routine;
+    private LPOVERLAPPED_COMPLETION_ROUTINE? _routine;
     private uint _completed;
 
     [GlobalSetup]
@@ -173,14 +173,14 @@ public class T7CancelIoEx
     private MresRoundTrip? _mres;
     private IvtsRoundTrip? _ivts;
     private Handle _device;
-    private Overlapped? _overlapped;
+    private OVERLAPPED? _overlapped;
 
     [GlobalSetup]
     public void Setup()
     {
         _bench = new BenchMachine();
         _device = _bench.OpenOverlapped();
-        _overlapped = new Overlapped { hEvent = CreateEvent(null, TRUE, FALSE, null) };
+        _overlapped = new OVERLAPPED { hEvent = CreateEvent(null, TRUE, FALSE, null) };
         _mres = new MresRoundTrip();
         _ivts = new IvtsRoundTrip();
     }

@@ -24,7 +24,7 @@ public static class App
         bool result = false;
 
         Handle varObjectHandle = CreateEvent(null, TRUE, FALSE, "");
-        var varOverLapped = new Overlapped { hEvent = varObjectHandle, Offset = 0, OffsetHigh = 0 };
+        var varOverLapped = new OVERLAPPED { hEvent = varObjectHandle, Offset = 0, OffsetHigh = 0 };
 
         if (!DeviceIoControl(m_hFilter, Driver.IOCTL_FILTER_SEND_MYOWN_PACKET, request, (uint)request.Length, testBuffer, testBufferLength, ref bytesWritten, varOverLapped))
         {

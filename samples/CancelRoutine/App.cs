@@ -8,8 +8,8 @@ public static class App
     public static int Main()
     {
         Handle hDevice = CreateFile(@"\\.\HelloDDK", GENERIC_READ | GENERIC_WRITE, 0, null, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OVERLAPPED, NULL);
-        var overlap1 = new Overlapped { hEvent = CreateEvent(null, TRUE, FALSE, null) };
-        var overlap2 = new Overlapped { hEvent = CreateEvent(null, TRUE, FALSE, null) };
+        var overlap1 = new OVERLAPPED { hEvent = CreateEvent(null, TRUE, FALSE, null) };
+        var overlap2 = new OVERLAPPED { hEvent = CreateEvent(null, TRUE, FALSE, null) };
         byte[] buffer = new byte[10];
         byte[] buffer2 = new byte[10];
         ReadFile(hDevice, buffer, 10, overlap1);

@@ -21,14 +21,14 @@ public static class App
 
         uint start = GetTickCount();
         byte[] record0 = new byte[RECORD_SIZE];
-        var overlapped0 = new Overlapped { Offset = 0, hEvent = CreateEvent(null, TRUE, FALSE, null) };
+        var overlapped0 = new OVERLAPPED { Offset = 0, hEvent = CreateEvent(null, TRUE, FALSE, null) };
         uint bytes0 = 0;
         ReadFile(hDevice, record0, RECORD_SIZE, overlapped0);
         GetOverlappedResult(hDevice, overlapped0, ref bytes0, TRUE);
         printf("record 0: %u bytes after %u ms, '%c%c%c...'\n", bytes0, GetTickCount() - start, record0[0], record0[1], record0[2]);
 
         byte[] record1 = new byte[RECORD_SIZE];
-        var overlapped1 = new Overlapped { Offset = RECORD_SIZE, hEvent = CreateEvent(null, TRUE, FALSE, null) };
+        var overlapped1 = new OVERLAPPED { Offset = RECORD_SIZE, hEvent = CreateEvent(null, TRUE, FALSE, null) };
         uint bytes1 = 0;
         ReadFile(hDevice, record1, RECORD_SIZE, overlapped1);
         GetOverlappedResult(hDevice, overlapped1, ref bytes1, TRUE);

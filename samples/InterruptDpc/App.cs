@@ -19,12 +19,12 @@ public static class App
         }
 
         uint[] values = [0x00000001, 0x12345678, 0xFFFF0000, 42];
-        var overlap = new Overlapped[values.Length];
+        var overlap = new OVERLAPPED[values.Length];
         var output = new byte[values.Length][];
         bool ok = true;
         for (int i = 0; i < values.Length; i++)
         {
-            overlap[i] = new Overlapped { hEvent = CreateEvent(null, TRUE, FALSE, null) };
+            overlap[i] = new OVERLAPPED { hEvent = CreateEvent(null, TRUE, FALSE, null) };
             output[i] = new byte[4];
             bool done = DeviceIoControl(hDevice, Driver.IOCTL_COMPLEMENT, BitConverter.GetBytes(values[i]), 4, output[i], 4, overlap[i]);
             ok &= !done && GetLastError() == ERROR_IO_PENDING;

@@ -21,7 +21,7 @@ public static class App
 
         byte[] buffer = new byte[BUFFER_SIZE];
         uint dwRead = 0;
-        var overlap = new Overlapped();
+        var overlap = new OVERLAPPED();
         overlap.hEvent = CreateEvent(null, FALSE, FALSE, null);
 
         bool ok = ReadFile(hDevice, buffer, BUFFER_SIZE, ref dwRead, overlap);

@@ -12,7 +12,7 @@ internal static class RaceApp
     public static Func<int> ReadThenCancelAtOneSecond(string device) => () =>
     {
         Handle h = CreateFile(@"\\.\" + device, GENERIC_READ, 0, null, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
-        var ov = new Overlapped { hEvent = CreateEvent(null, TRUE, FALSE, null) };
+        var ov = new OVERLAPPED { hEvent = CreateEvent(null, TRUE, FALSE, null) };
         byte[] buffer = new byte[8];
         ReadFile(h, buffer, 8, ov);
         Sleep(1000);
@@ -33,7 +33,7 @@ internal static class RaceApp
     public static Func<int> ReadWhileAnotherThreadCancels(string device) => () =>
     {
         Handle h = CreateFile(@"\\.\" + device, GENERIC_READ, 0, null, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
-        var ov = new Overlapped { hEvent = CreateEvent(null, TRUE, FALSE, null) };
+        var ov = new OVERLAPPED { hEvent = CreateEvent(null, TRUE, FALSE, null) };
         byte[] buffer = new byte[8];
         Handle canceller = CreateThread(null, 0, _ =>
         {
@@ -63,8 +63,8 @@ internal static class RaceApp
     public static Func<int> TwoReadsCancelSecondAtOneSecond(string device) => () =>
     {
         Handle h = CreateFile(@"\\.\" + device, GENERIC_READ, 0, null, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
-        var first = new Overlapped { hEvent = CreateEvent(null, TRUE, FALSE, null) };
-        var second = new Overlapped { hEvent = CreateEvent(null, TRUE, FALSE, null) };
+        var first = new OVERLAPPED { hEvent = CreateEvent(null, TRUE, FALSE, null) };
+        var second = new OVERLAPPED { hEvent = CreateEvent(null, TRUE, FALSE, null) };
         ReadFile(h, new byte[8], 8, first);
         ReadFile(h, new byte[8], 8, second);
         Sleep(1000);

@@ -12,7 +12,7 @@ public static class App
 {
     private const int BUFFER_SIZE = 512;
 
-    private static void MyFileIOCompletionRoutine(uint dwErrorCode, uint dwNumberOfBytesTransfered, Overlapped lpOverlapped)
+    private static void MyFileIOCompletionRoutine(uint dwErrorCode, uint dwNumberOfBytesTransfered, OVERLAPPED lpOverlapped)
     {
         printf("IO operation end! error %u, %u bytes\n", dwErrorCode, dwNumberOfBytesTransfered);
     }
@@ -29,7 +29,7 @@ public static class App
         byte[] buffer = new byte[BUFFER_SIZE];
 
         // No event needed.
-        var overlap = new Overlapped();
+        var overlap = new OVERLAPPED();
         bool issued = ReadFileEx(hDevice, buffer, BUFFER_SIZE, overlap, MyFileIOCompletionRoutine);
         printf("ReadFileEx returned %s\n", issued ? "TRUE" : "FALSE");
 

@@ -19,13 +19,13 @@ public static class App
             return 1;
         }
 
-        var overlap = new Overlapped[Reads];
+        var overlap = new OVERLAPPED[Reads];
         var buffer = new byte[Reads][];
         uint start = GetTickCount();
         bool ok = true;
         for (int i = 0; i < Reads; i++)
         {
-            overlap[i] = new Overlapped { hEvent = CreateEvent(null, TRUE, FALSE, null) };
+            overlap[i] = new OVERLAPPED { hEvent = CreateEvent(null, TRUE, FALSE, null) };
             buffer[i] = new byte[10];
             bool done = ReadFile(hDevice, buffer[i], 10, overlap[i]);
             ok &= !done && GetLastError() == ERROR_IO_PENDING;

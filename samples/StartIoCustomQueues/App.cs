@@ -19,7 +19,7 @@ public static class App
         }
 
         string[] names = ["read 1", "write 1", "read 2", "write 2"];
-        var overlap = new Overlapped[names.Length];
+        var overlap = new OVERLAPPED[names.Length];
         var events = new Handle[names.Length];
         var doneAt = new uint[names.Length];
         uint start = GetTickCount();
@@ -27,7 +27,7 @@ public static class App
         for (int i = 0; i < names.Length; i++)
         {
             events[i] = CreateEvent(null, TRUE, FALSE, null);
-            overlap[i] = new Overlapped { hEvent = events[i] };
+            overlap[i] = new OVERLAPPED { hEvent = events[i] };
             byte[] buffer = new byte[10];
             bool done = (i & 1) == 0 ? ReadFile(hDevice, buffer, 10, overlap[i]) : WriteFile(hDevice, buffer, 10, overlap[i]);
             ok &= !done && GetLastError() == ERROR_IO_PENDING;

@@ -16,8 +16,8 @@ public static class App
             return 1;
         }
 
-        var overlap1 = new Overlapped { hEvent = CreateEvent(null, TRUE, FALSE, null) };
-        var overlap2 = new Overlapped { hEvent = CreateEvent(null, TRUE, FALSE, null) };
+        var overlap1 = new OVERLAPPED { hEvent = CreateEvent(null, TRUE, FALSE, null) };
+        var overlap2 = new OVERLAPPED { hEvent = CreateEvent(null, TRUE, FALSE, null) };
         byte[] buffer1 = new byte[10];
         byte[] buffer2 = new byte[10];
         printf("ReadFile 1\n");

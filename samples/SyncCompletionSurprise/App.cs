@@ -12,7 +12,7 @@ public static class App
     {
         Handle h = CreateFile(@"\\.\Surprise", GENERIC_READ | GENERIC_WRITE, 0, null, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
         Handle ev = CreateEvent(null, TRUE, FALSE, null);
-        var ov = new Overlapped { hEvent = ev };
+        var ov = new OVERLAPPED { hEvent = ev };
         byte[] output = new byte[32];
         uint bytes = 0;
 

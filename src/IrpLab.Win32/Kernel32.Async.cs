@@ -1,14 +1,14 @@
 namespace IrpLab;
 
 /// <summary>LPOVERLAPPED_COMPLETION_ROUTINE: a ReadFileEx / WriteFileEx completion routine.</summary>
-public delegate void OverlappedCompletionRoutine(uint dwErrorCode, uint dwNumberOfBytesTransfered, Overlapped lpOverlapped);
+public delegate void LPOVERLAPPED_COMPLETION_ROUTINE(uint dwErrorCode, uint dwNumberOfBytesTransfered, OVERLAPPED lpOverlapped);
 
 /// <summary>OVERLAPPED_ENTRY: one packet of GetQueuedCompletionStatusEx.</summary>
 public struct OverlappedEntry
 {
     public nuint lpCompletionKey;
 
-    public Overlapped? lpOverlapped;
+    public OVERLAPPED? lpOverlapped;
 
     public nuint Internal;
 
@@ -35,7 +35,7 @@ public static partial class Kernel32
     /// CancelIoEx: cancels I/O on the handle issued by any thread of the process — only lpOverlapped's request when it
     /// is given. FALSE with ERROR_NOT_FOUND when there was nothing to cancel. Does not wait.
     /// </summary>
-    public static bool CancelIoEx(Handle hFile, Overlapped? lpOverlapped)
+    public static bool CancelIoEx(Handle hFile, OVERLAPPED? lpOverlapped)
     {
         IoStatusBlock iosb = RentIoStatusBlock();
         NtStatus status = Ntdll.NtCancelIoFileEx(hFile, lpOverlapped, iosb);
@@ -55,7 +55,7 @@ public static partial class Kernel32
     // ---------------------------------------------------------------- ReadFileEx / WriteFileEx
 
     private static readonly IoApcRoutine s_completionTrampoline = static (context, iosb, reserved) =>
-        ((OverlappedCompletionRoutine)context!)(Ntdll.RtlNtStatusToDosError(iosb.Status), (uint)iosb.Information, (Overlapped)iosb);
+        ((LPOVERLAPPED_COMPLETION_ROUTINE)context!)(Ntdll.RtlNtStatusToDosError(iosb.Status), (uint)iosb.Information, (OVERLAPPED)iosb);
 
     /// <summary>
     /// ReadFileEx: the completion routine runs as a user APC on this thread, in its next alertable wait (SleepEx,
@@ -63,14 +63,14 @@ public static partial class Kernel32
     /// completion (a warning also sets the last error, as MS Learn documents); FALSE on an immediate error, and then
     /// the routine is never called. hEvent is not used by the system.
     /// </summary>
-    public static bool ReadFileEx(Handle hFile, byte[]? lpBuffer, uint nNumberOfBytesToRead, Overlapped lpOverlapped, OverlappedCompletionRoutine lpCompletionRoutine)
+    public static bool ReadFileEx(Handle hFile, byte[]? lpBuffer, uint nNumberOfBytesToRead, OVERLAPPED lpOverlapped, LPOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine)
         => ReadWriteEx(read: true, hFile, lpBuffer, nNumberOfBytesToRead, lpOverlapped, lpCompletionRoutine);
 
     /// <summary>WriteFileEx (see ReadFileEx).</summary>
-    public static bool WriteFileEx(Handle hFile, byte[]? lpBuffer, uint nNumberOfBytesToWrite, Overlapped lpOverlapped, OverlappedCompletionRoutine lpCompletionRoutine)
+    public static bool WriteFileEx(Handle hFile, byte[]? lpBuffer, uint nNumberOfBytesToWrite, OVERLAPPED lpOverlapped, LPOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine)
         => ReadWriteEx(read: false, hFile, lpBuffer, nNumberOfBytesToWrite, lpOverlapped, lpCompletionRoutine);
 
-    private static bool ReadWriteEx(bool read, Handle hFile, byte[]? buffer, uint length, Overlapped overlapped, OverlappedCompletionRoutine routine)
+    private static bool ReadWriteEx(bool read, Handle hFile, byte[]? buffer, uint length, OVERLAPPED overlapped, LPOVERLAPPED_COMPLETION_ROUTINE routine)
     {
         ArgumentNullException.ThrowIfNull(overlapped);
         ArgumentNullException.ThrowIfNull(routine);
@@ -155,7 +155,7 @@ public static partial class Kernel32
     /// failed one (GetLastError has its error). FALSE with lpOverlapped NULL: WAIT_TIMEOUT, ERROR_ABANDONED_WAIT_0
     /// (the port was closed) or another failure.
     /// </summary>
-    public static bool GetQueuedCompletionStatus(Handle CompletionPort, out uint lpNumberOfBytesTransferred, out nuint lpCompletionKey, out Overlapped? lpOverlapped, uint dwMilliseconds)
+    public static bool GetQueuedCompletionStatus(Handle CompletionPort, out uint lpNumberOfBytesTransferred, out nuint lpCompletionKey, out OVERLAPPED? lpOverlapped, uint dwMilliseconds)
     {
         lpOverlapped = null;
         lpNumberOfBytesTransferred = 0;
@@ -184,7 +184,7 @@ public static partial class Kernel32
         }
 
         lpCompletionKey = key;
-        lpOverlapped = context as Overlapped;
+        lpOverlapped = context as OVERLAPPED;
         lpNumberOfBytesTransferred = (uint)information;
         if (!NtStatusClass.IsSuccess(ioStatus))
         {
@@ -236,7 +236,7 @@ public static partial class Kernel32
             lpCompletionPortEntries[i] = new OverlappedEntry
             {
                 lpCompletionKey = source.KeyContext,
-                lpOverlapped = source.ApcContext as Overlapped,
+                lpOverlapped = source.ApcContext as OVERLAPPED,
                 Internal = (nuint)(uint)source.Status,
                 dwNumberOfBytesTransferred = (uint)source.Information,
             };
@@ -251,7 +251,7 @@ public static partial class Kernel32
     private static FileIoCompletionInformation[]? t_portEntries;
 
     /// <summary>PostQueuedCompletionStatus: queues a success packet with these values (not validated).</summary>
-    public static bool PostQueuedCompletionStatus(Handle CompletionPort, uint dwNumberOfBytesTransferred, nuint dwCompletionKey, Overlapped? lpOverlapped)
+    public static bool PostQueuedCompletionStatus(Handle CompletionPort, uint dwNumberOfBytesTransferred, nuint dwCompletionKey, OVERLAPPED? lpOverlapped)
         => Check(Ntdll.NtSetIoCompletion(CompletionPort, dwCompletionKey, lpOverlapped, NtStatus.STATUS_SUCCESS, dwNumberOfBytesTransferred));
 
     /// <summary>

@@ -12,11 +12,7 @@ public static partial class Kernel32
     public const uint FILE_GENERIC_WRITE = 0x120116;
     public const uint FILE_GENERIC_EXECUTE = 0x1200A0;
     public const uint FILE_ALL_ACCESS = 0x1F01FF;
-    public const uint FILE_READ_DATA = 0x1;
-    public const uint FILE_WRITE_DATA = 0x2;
-    public const uint FILE_APPEND_DATA = 0x4;
     public const uint FILE_READ_ATTRIBUTES = 0x80;
-    public const uint SYNCHRONIZE = 0x00100000;
 
     public const uint FILE_SHARE_READ = 0x1;
     public const uint FILE_SHARE_WRITE = 0x2;
@@ -33,18 +29,6 @@ public static partial class Kernel32
     public const uint FILE_FLAG_OVERLAPPED = 0x40000000;
     public const uint FILE_FLAG_NO_BUFFERING = 0x20000000;
 
-    public const uint FILE_DEVICE_UNKNOWN = 0x22;
-    public const uint METHOD_BUFFERED = 0;
-    public const uint METHOD_IN_DIRECT = 1;
-    public const uint METHOD_OUT_DIRECT = 2;
-    public const uint METHOD_NEITHER = 3;
-    public const uint FILE_ANY_ACCESS = 0;
-    public const uint FILE_READ_ACCESS = 1;
-    public const uint FILE_WRITE_ACCESS = 2;
-
-    /// <summary>CTL_CODE (winioctl.h).</summary>
-    public static uint CTL_CODE(uint DeviceType, uint Function, uint Method, uint Access)
-        => (DeviceType << 16) | (Access << 14) | (Function << 2) | Method;
 
     /// <summary>
     /// CreateFile: \\.\Name opens the device behind \??\Name. Without FILE_FLAG_OVERLAPPED the handle is synchronous
@@ -138,7 +122,7 @@ public static partial class Kernel32
     /// Without one: waits; TRUE iff NT_SUCCESS; the byte count is written unless the status is an error.
     /// Pass <c>ref Unsafe.NullRef&lt;uint&gt;()</c> (or use the overload without it) for a NULL lpBytesReturned.
     /// </summary>
-    public static bool DeviceIoControl(Handle hDevice, uint dwIoControlCode, byte[]? lpInBuffer, uint nInBufferSize, byte[]? lpOutBuffer, uint nOutBufferSize, ref uint lpBytesReturned, Overlapped? lpOverlapped)
+    public static bool DeviceIoControl(Handle hDevice, uint dwIoControlCode, byte[]? lpInBuffer, uint nInBufferSize, byte[]? lpOutBuffer, uint nOutBufferSize, ref uint lpBytesReturned, OVERLAPPED? lpOverlapped)
     {
         if (lpOverlapped is not null)
         {
@@ -183,7 +167,7 @@ public static partial class Kernel32
     }
 
     /// <summary>DeviceIoControl with a NULL lpBytesReturned.</summary>
-    public static bool DeviceIoControl(Handle hDevice, uint dwIoControlCode, byte[]? lpInBuffer, uint nInBufferSize, byte[]? lpOutBuffer, uint nOutBufferSize, Overlapped? lpOverlapped)
+    public static bool DeviceIoControl(Handle hDevice, uint dwIoControlCode, byte[]? lpInBuffer, uint nInBufferSize, byte[]? lpOutBuffer, uint nOutBufferSize, OVERLAPPED? lpOverlapped)
         => DeviceIoControl(hDevice, dwIoControlCode, lpInBuffer, nInBufferSize, lpOutBuffer, nOutBufferSize, ref Unsafe.NullRef<uint>(), lpOverlapped);
 
     /// <summary>
@@ -191,22 +175,22 @@ public static partial class Kernel32
     /// DeviceIoControl; an immediate end of file is FALSE with ERROR_HANDLE_EOF. Without an OVERLAPPED on an
     /// overlapped device handle: FALSE, ERROR_INVALID_PARAMETER.
     /// </summary>
-    public static bool ReadFile(Handle hFile, byte[]? lpBuffer, uint nNumberOfBytesToRead, ref uint lpNumberOfBytesRead, Overlapped? lpOverlapped)
+    public static bool ReadFile(Handle hFile, byte[]? lpBuffer, uint nNumberOfBytesToRead, ref uint lpNumberOfBytesRead, OVERLAPPED? lpOverlapped)
         => ReadWrite(read: true, hFile, lpBuffer, nNumberOfBytesToRead, ref lpNumberOfBytesRead, lpOverlapped);
 
     /// <summary>ReadFile with a NULL byte count.</summary>
-    public static bool ReadFile(Handle hFile, byte[]? lpBuffer, uint nNumberOfBytesToRead, Overlapped? lpOverlapped)
+    public static bool ReadFile(Handle hFile, byte[]? lpBuffer, uint nNumberOfBytesToRead, OVERLAPPED? lpOverlapped)
         => ReadWrite(read: true, hFile, lpBuffer, nNumberOfBytesToRead, ref Unsafe.NullRef<uint>(), lpOverlapped);
 
     /// <summary>WriteFile (see ReadFile).</summary>
-    public static bool WriteFile(Handle hFile, byte[]? lpBuffer, uint nNumberOfBytesToWrite, ref uint lpNumberOfBytesWritten, Overlapped? lpOverlapped)
+    public static bool WriteFile(Handle hFile, byte[]? lpBuffer, uint nNumberOfBytesToWrite, ref uint lpNumberOfBytesWritten, OVERLAPPED? lpOverlapped)
         => ReadWrite(read: false, hFile, lpBuffer, nNumberOfBytesToWrite, ref lpNumberOfBytesWritten, lpOverlapped);
 
     /// <summary>WriteFile with a NULL byte count.</summary>
-    public static bool WriteFile(Handle hFile, byte[]? lpBuffer, uint nNumberOfBytesToWrite, Overlapped? lpOverlapped)
+    public static bool WriteFile(Handle hFile, byte[]? lpBuffer, uint nNumberOfBytesToWrite, OVERLAPPED? lpOverlapped)
         => ReadWrite(read: false, hFile, lpBuffer, nNumberOfBytesToWrite, ref Unsafe.NullRef<uint>(), lpOverlapped);
 
-    private static bool ReadWrite(bool read, Handle hFile, byte[]? buffer, uint length, ref uint bytes, Overlapped? overlapped)
+    private static bool ReadWrite(bool read, Handle hFile, byte[]? buffer, uint length, ref uint bytes, OVERLAPPED? overlapped)
     {
         if (overlapped is not null)
         {
@@ -329,7 +313,7 @@ public static partial class Kernel32
     }
 
     /// <summary>HasOverlappedIoCompleted: Internal != STATUS_PENDING.</summary>
-    public static bool HasOverlappedIoCompleted(Overlapped lpOverlapped)
+    public static bool HasOverlappedIoCompleted(OVERLAPPED lpOverlapped)
     {
         ArgumentNullException.ThrowIfNull(lpOverlapped);
         return lpOverlapped.Status != NtStatus.STATUS_PENDING;
@@ -340,14 +324,14 @@ public static partial class Kernel32
     /// (or on the file handle when there is none). Then the byte count is written (even on failure) and the result
     /// is TRUE iff the status is NT_SUCCESS.
     /// </summary>
-    public static bool GetOverlappedResult(Handle hFile, Overlapped lpOverlapped, ref uint lpNumberOfBytesTransferred, bool bWait)
+    public static bool GetOverlappedResult(Handle hFile, OVERLAPPED lpOverlapped, ref uint lpNumberOfBytesTransferred, bool bWait)
         => GetOverlappedResultEx(hFile, lpOverlapped, ref lpNumberOfBytesTransferred, bWait ? INFINITE : 0, FALSE);
 
     /// <summary>
     /// GetOverlappedResultEx: as GetOverlappedResult with a timeout (WAIT_TIMEOUT as the last error) and an
     /// alertable wait (WAIT_IO_COMPLETION as the last error when APCs ran).
     /// </summary>
-    public static bool GetOverlappedResultEx(Handle hFile, Overlapped lpOverlapped, ref uint lpNumberOfBytesTransferred, uint dwMilliseconds, bool bAlertable)
+    public static bool GetOverlappedResultEx(Handle hFile, OVERLAPPED lpOverlapped, ref uint lpNumberOfBytesTransferred, uint dwMilliseconds, bool bAlertable)
     {
         ArgumentNullException.ThrowIfNull(lpOverlapped);
         if (lpOverlapped.Status == NtStatus.STATUS_PENDING)

@@ -15,7 +15,6 @@ public static partial class Kernel32
     public const uint WAIT_IO_COMPLETION = 0xC0;
     public const uint WAIT_TIMEOUT = 0x102;
     public const uint WAIT_FAILED = 0xFFFFFFFF;
-    public const int MAXIMUM_WAIT_OBJECTS = 64;
 
     public const uint ERROR_SUCCESS = 0;
     public const uint ERROR_INVALID_FUNCTION = 1;
@@ -46,8 +45,6 @@ public static partial class Kernel32
     public const uint ERROR_NO_SYSTEM_RESOURCES = 1450;
     public const uint ERROR_TIMEOUT = 1460;
 
-    public const bool TRUE = true;
-    public const bool FALSE = false;
 
     public static readonly Handle INVALID_HANDLE_VALUE = new(-1);
 

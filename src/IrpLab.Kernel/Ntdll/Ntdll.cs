@@ -319,7 +319,7 @@ public static partial class Ntdll
     private static NtStatus ReferenceWaitable(KThread t, Handle handle, out KernelObject? obj, out DispatcherObject? waitable)
     {
         waitable = null;
-        NtStatus status = t.Machine.Objects.ReferenceByHandle(handle, Wdm.SYNCHRONIZE, null, KProcessorMode.UserMode, out obj, out _);
+        NtStatus status = t.Machine.Objects.ReferenceByHandle(handle, WinNt.SYNCHRONIZE, null, KProcessorMode.UserMode, out obj, out _);
         if (status != NtStatus.STATUS_SUCCESS)
         {
             return status;

@@ -2,12 +2,6 @@ namespace IrpLab;
 
 public static partial class Wdm
 {
-    public const uint FILE_DEVICE_UNKNOWN = 0x22;
-    public const uint FILE_DEVICE_DISK = 0x7;
-    public const uint FILE_DEVICE_FILE_SYSTEM = 0x9;
-    public const uint FILE_DEVICE_NETWORK = 0x12;
-    public const uint FILE_DEVICE_NULL = 0x15;
-    public const uint FILE_DEVICE_SERIAL_PORT = 0x1B;
 
     public const uint FILE_DEVICE_SECURE_OPEN = 0x100;
 

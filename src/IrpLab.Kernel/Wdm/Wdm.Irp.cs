@@ -54,20 +54,7 @@ public static partial class Wdm
     public const sbyte IO_MOUSE_INCREMENT = 6;
     public const sbyte IO_SOUND_INCREMENT = 8;
 
-    public const uint METHOD_BUFFERED = IoManager.METHOD_BUFFERED;
-    public const uint METHOD_IN_DIRECT = IoManager.METHOD_IN_DIRECT;
-    public const uint METHOD_OUT_DIRECT = IoManager.METHOD_OUT_DIRECT;
-    public const uint METHOD_NEITHER = IoManager.METHOD_NEITHER;
-    public const uint METHOD_DIRECT_TO_HARDWARE = METHOD_IN_DIRECT;
-    public const uint METHOD_DIRECT_FROM_HARDWARE = METHOD_OUT_DIRECT;
-    public const uint FILE_ANY_ACCESS = 0;
-    public const uint FILE_SPECIAL_ACCESS = FILE_ANY_ACCESS;
-    public const uint FILE_READ_ACCESS = 1;
-    public const uint FILE_WRITE_ACCESS = 2;
 
-    public const uint FILE_READ_DATA = IoManager.FILE_READ_DATA;
-    public const uint FILE_WRITE_DATA = IoManager.FILE_WRITE_DATA;
-    public const uint FILE_APPEND_DATA = IoManager.FILE_APPEND_DATA;
 
     public const ulong FILE_SUPERSEDED = 0;
     public const ulong FILE_OPENED = 1;
@@ -75,16 +62,6 @@ public static partial class Wdm
     public const ulong FILE_OVERWRITTEN = 3;
     public const ulong FILE_EXISTS = 4;
     public const ulong FILE_DOES_NOT_EXIST = 5;
-
-    /// <summary>CTL_CODE(DeviceType, Function, Method, Access).</summary>
-    public static uint CTL_CODE(uint DeviceType, uint Function, uint Method, uint Access)
-        => (DeviceType << 16) | (Access << 14) | (Function << 2) | Method;
-
-    /// <summary>DEVICE_TYPE_FROM_CTL_CODE.</summary>
-    public static uint DEVICE_TYPE_FROM_CTL_CODE(uint ControlCode) => (ControlCode & 0xFFFF0000) >> 16;
-
-    /// <summary>METHOD_FROM_CTL_CODE.</summary>
-    public static uint METHOD_FROM_CTL_CODE(uint ControlCode) => ControlCode & 3;
 
     // ---------------------------------------------------------------- stack locations
 

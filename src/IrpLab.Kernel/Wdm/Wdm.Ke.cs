@@ -33,9 +33,6 @@ public static partial class Wdm
     /// <summary>THREAD_WAIT_OBJECTS: above this KeWaitForMultipleObjects needs a WaitBlockArray in C.</summary>
     public const int THREAD_WAIT_OBJECTS = 3;
 
-    /// <summary>MAXIMUM_WAIT_OBJECTS.</summary>
-    public const int MAXIMUM_WAIT_OBJECTS = 64;
-
     // ---------------------------------------------------------------- IRQL
 
     /// <summary>KeGetCurrentIrql.</summary>

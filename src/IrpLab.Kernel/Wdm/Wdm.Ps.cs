@@ -4,7 +4,6 @@ public static partial class Wdm
 {
     public const uint THREAD_ALL_ACCESS = 0x1FFFFF;
     public const uint PROCESS_ALL_ACCESS = 0x1FFFFF;
-    public const uint SYNCHRONIZE = 0x00100000;
     public const uint OBJ_KERNEL_HANDLE = 0x00000200;
 
     /// <summary>

@@ -2,9 +2,6 @@ namespace IrpLab;
 
 public static partial class Wdm
 {
-    public const bool TRUE = true;
-    public const bool FALSE = false;
-
     /// <summary>NT_SUCCESS: success or informational.</summary>
     public static bool NT_SUCCESS(NtStatus Status) => NtStatusClass.IsSuccess(Status);
 

@@ -8,7 +8,7 @@ namespace IrpLab.Async;
 /// nothing. Continuations run inline on the thread that completes the operation (the process's I/O dispatcher
 /// thread), like continuations of .NET's own overlapped I/O on a thread-pool I/O thread.
 /// </summary>
-internal sealed class AsyncOperation : Overlapped, IValueTaskSource<int>
+internal sealed class AsyncOperation : OVERLAPPED, IValueTaskSource<int>
 {
     private ManualResetValueTaskSourceCore<int> _core = new() { RunContinuationsAsynchronously = false };
 

@@ -42,7 +42,7 @@ internal sealed class IoDispatcher
     {
         while (true)
         {
-            bool ok = GetQueuedCompletionStatus(Port, out uint bytes, out _, out Overlapped? overlapped, INFINITE);
+            bool ok = GetQueuedCompletionStatus(Port, out uint bytes, out _, out OVERLAPPED? overlapped, INFINITE);
             if (overlapped is AsyncOperation operation)
             {
                 operation.Complete(ok ? NtStatus.STATUS_SUCCESS : operation.Status, bytes);

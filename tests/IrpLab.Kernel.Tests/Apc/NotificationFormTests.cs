@@ -54,7 +54,7 @@ public sealed class NotificationFormTests
 
     private static NtStatus Final(Outcome o) => Setup(o).Status;
 
-    private static bool Issue(bool read, Handle h, byte[] buffer, Overlapped ov) => read ? ReadFile(h, buffer, 5, ov) : WriteFile(h, buffer, 5, ov);
+    private static bool Issue(bool read, Handle h, byte[] buffer, OVERLAPPED ov) => read ? ReadFile(h, buffer, 5, ov) : WriteFile(h, buffer, 5, ov);
 
     /// <summary>The return of an overlapped call (§2.2 step 4): pending, TRUE, or FALSE with the mapped error.</summary>
     private static void AssertIssueResult(Outcome outcome, bool ok, uint error)
@@ -86,7 +86,7 @@ public sealed class NotificationFormTests
         {
             Handle h = Open();
             Handle ev = CreateEvent(null, TRUE, TRUE, null); // signaled: the issue must reset it
-            var ov = new Overlapped { hEvent = ev, InternalHigh = PoisonInformation };
+            var ov = new OVERLAPPED { hEvent = ev, InternalHigh = PoisonInformation };
             (LabMode mode, NtStatus status) = Setup(outcome);
             LabDriver.Configure(ov, mode, status, 5);
             SetLastError(PoisonError);
@@ -121,7 +121,7 @@ public sealed class NotificationFormTests
         {
             Handle h = Open();
             Assert.True(IsSignaled(h)); // a fresh handle is signaled; the issue resets it
-            var ov = new Overlapped { InternalHigh = PoisonInformation };
+            var ov = new OVERLAPPED { InternalHigh = PoisonInformation };
             (LabMode mode, NtStatus status) = Setup(outcome);
             LabDriver.Configure(ov, mode, status, 5);
             SetLastError(PoisonError);
@@ -157,10 +157,10 @@ public sealed class NotificationFormTests
         machine.Run("app", () =>
         {
             Handle h = Open();
-            var calls = new List<(uint Error, uint Bytes, Overlapped Ov, uint Thread)>();
-            void Routine(uint error, uint bytes, Overlapped o) => calls.Add((error, bytes, o, GetCurrentThreadId()));
+            var calls = new List<(uint Error, uint Bytes, OVERLAPPED Ov, uint Thread)>();
+            void Routine(uint error, uint bytes, OVERLAPPED o) => calls.Add((error, bytes, o, GetCurrentThreadId()));
 
-            var ov = new Overlapped { InternalHigh = PoisonInformation };
+            var ov = new OVERLAPPED { InternalHigh = PoisonInformation };
             (LabMode mode, NtStatus status) = Setup(outcome);
             LabDriver.Configure(ov, mode, status, 5);
             SetLastError(PoisonError);
@@ -185,7 +185,7 @@ public sealed class NotificationFormTests
             Assert.Equal(Notified(outcome) ? WAIT_IO_COMPLETION : 0u, SleepEx(0, TRUE));
             if (Notified(outcome))
             {
-                (uint e, uint b, Overlapped o, uint thread) = Assert.Single(calls);
+                (uint e, uint b, OVERLAPPED o, uint thread) = Assert.Single(calls);
                 Assert.Equal(Ntdll.RtlNtStatusToDosErrorNoTeb(Final(outcome)), e);
                 Assert.Equal(5u, b);
                 Assert.Same(ov, o);
@@ -214,7 +214,7 @@ public sealed class NotificationFormTests
             Handle h = Open();
             uint issuer = GetCurrentThreadId();
             var ranOn = new List<uint>();
-            var ov = new Overlapped();
+            var ov = new OVERLAPPED();
             LabDriver.Configure(ov, LabMode.PendLater, NtStatus.STATUS_SUCCESS, 3);
             Assert.True(ReadFileEx(h, new byte[8], 8, ov, (e, b, o) => ranOn.Add(GetCurrentThreadId())));
 
@@ -246,7 +246,7 @@ public sealed class NotificationFormTests
         {
             Handle h = Open();
             int ran = 0;
-            var ov = new Overlapped();
+            var ov = new OVERLAPPED();
             Handle worker = StartThread(() =>
             {
                 LabDriver.Configure(ov, LabMode.Immediate, NtStatus.STATUS_SUCCESS, 4);
@@ -328,7 +328,7 @@ public sealed class NotificationFormTests
                 Assert.True(SetFileCompletionNotificationModes(h, (byte)FILE_SKIP_COMPLETION_PORT_ON_SUCCESS));
             }
 
-            var ov = new Overlapped();
+            var ov = new OVERLAPPED();
             (LabMode mode, NtStatus status) = Setup(outcome);
             LabDriver.Configure(ov, mode, status, 5);
             SetLastError(PoisonError);
@@ -337,7 +337,7 @@ public sealed class NotificationFormTests
 
             bool expectPacket = Pended(outcome) || outcome == Outcome.ImmediateWarning
                 || (outcome == Outcome.ImmediateSuccess && !skipOnSuccess);
-            bool dequeued = GetQueuedCompletionStatus(port, out uint bytes, out nuint key, out Overlapped? got, Pended(outcome) ? 5000u : 0u);
+            bool dequeued = GetQueuedCompletionStatus(port, out uint bytes, out nuint key, out OVERLAPPED? got, Pended(outcome) ? 5000u : 0u);
             if (expectPacket)
             {
                 Assert.Same(ov, got);
@@ -357,7 +357,7 @@ public sealed class NotificationFormTests
             }
 
             // One packet at most.
-            Assert.False(GetQueuedCompletionStatus(port, out _, out _, out Overlapped? none, 0));
+            Assert.False(GetQueuedCompletionStatus(port, out _, out _, out OVERLAPPED? none, 0));
             Assert.Null(none);
             CloseHandle(h);
             CloseHandle(port);
@@ -377,13 +377,13 @@ public sealed class NotificationFormTests
             Handle h = Open();
             Handle port = CreateIoCompletionPort(h, NULL, 1, 0);
             Handle ev = CreateEvent(null, TRUE, FALSE, null);
-            var ov = new Overlapped { hEvent = Tagged(ev) };
+            var ov = new OVERLAPPED { hEvent = Tagged(ev) };
             LabDriver.Configure(ov, mode, NtStatus.STATUS_SUCCESS, 2);
             bool ok = ReadFile(h, new byte[8], 8, ov);
             Assert.Equal(mode == LabMode.Immediate, ok);
             Assert.Equal(WAIT_OBJECT_0, WaitForSingleObject(ev, 5000));
             Assert.Equal(NtStatus.STATUS_SUCCESS, ov.Status);
-            Assert.False(GetQueuedCompletionStatus(port, out _, out _, out Overlapped? got, 2000));
+            Assert.False(GetQueuedCompletionStatus(port, out _, out _, out OVERLAPPED? got, 2000));
             Assert.Null(got);
             Assert.Equal(WAIT_TIMEOUT, GetLastError());
             CloseHandle(ev);
@@ -407,7 +407,7 @@ public sealed class NotificationFormTests
         {
             Handle h = Open(overlapped: false);
             (LabMode mode, NtStatus status) = Setup(outcome);
-            var ov = new Overlapped(); // a synchronous handle takes the offset from it and still waits
+            var ov = new OVERLAPPED(); // a synchronous handle takes the offset from it and still waits
             LabDriver.Configure(ov, mode, status, 5);
             SetLastError(PoisonError);
             uint bytes = 0xFFFF;

@@ -42,10 +42,10 @@ public sealed class CancelRaceTests
             Handle h = OpenRace();
             Handle other = OpenRace();
             Handle port = CreateIoCompletionPort(h, NULL, 1, 0);
-            var ovs = new Overlapped[Reads];
+            var ovs = new OVERLAPPED[Reads];
             for (int i = 0; i < Reads; i++)
             {
-                ovs[i] = new Overlapped();
+                ovs[i] = new OVERLAPPED();
             }
 
             Handle canceller = StartThread(() =>
@@ -57,12 +57,12 @@ public sealed class CancelRaceTests
 
                 CancelIoEx(h, null);
             });
-            var bystanderReads = new Overlapped[2];
+            var bystanderReads = new OVERLAPPED[2];
             Handle bystander = StartThread(() =>
             {
                 for (int i = 0; i < bystanderReads.Length; i++)
                 {
-                    bystanderReads[i] = new Overlapped { hEvent = CreateEvent(null, TRUE, FALSE, null) };
+                    bystanderReads[i] = new OVERLAPPED { hEvent = CreateEvent(null, TRUE, FALSE, null) };
                     Assert.False(ReadFile(other, new byte[4], 4, bystanderReads[i]));
                     Assert.Equal(WAIT_OBJECT_0, WaitForSingleObject(bystanderReads[i].hEvent, INFINITE));
                 }
@@ -74,10 +74,10 @@ public sealed class CancelRaceTests
                 Assert.Equal(ERROR_IO_PENDING, GetLastError());
             }
 
-            var seen = new Dictionary<Overlapped, int>();
+            var seen = new Dictionary<OVERLAPPED, int>();
             for (int i = 0; i < Reads; i++)
             {
-                bool ok = GetQueuedCompletionStatus(port, out uint bytes, out nuint key, out Overlapped? ov, INFINITE);
+                bool ok = GetQueuedCompletionStatus(port, out uint bytes, out nuint key, out OVERLAPPED? ov, INFINITE);
                 Assert.NotNull(ov);
                 Assert.Equal((nuint)1, key);
                 seen[ov!] = seen.GetValueOrDefault(ov!) + 1;
@@ -94,7 +94,7 @@ public sealed class CancelRaceTests
                 }
             }
 
-            Assert.False(GetQueuedCompletionStatus(port, out _, out _, out Overlapped? extra, 0));
+            Assert.False(GetQueuedCompletionStatus(port, out _, out _, out OVERLAPPED? extra, 0));
             Assert.Null(extra);
             Assert.All(ovs, ov => Assert.Equal(1, seen.GetValueOrDefault(ov)));
             Assert.Equal(WAIT_OBJECT_0, WaitForMultipleObjects(2, [canceller, bystander], TRUE, INFINITE));
@@ -123,7 +123,7 @@ public sealed class CancelRaceTests
             machine.Run("app", () =>
             {
                 Handle h = OpenRace();
-                var ov = new Overlapped { hEvent = CreateEvent(null, TRUE, FALSE, null) };
+                var ov = new OVERLAPPED { hEvent = CreateEvent(null, TRUE, FALSE, null) };
                 Handle canceller = StartThread(() => CancelIoEx(h, null));
                 ReadFile(h, new byte[8], 8, ov);
                 Assert.Equal(WAIT_OBJECT_0, WaitForSingleObject(ov.hEvent, INFINITE));
@@ -151,13 +151,13 @@ public sealed class CancelRaceTests
         {
             Handle h = OpenRace();
             Handle other = OpenRace();
-            var ovs = new Overlapped[Reads];
+            var ovs = new OVERLAPPED[Reads];
             for (int i = 0; i < Reads; i++)
             {
-                ovs[i] = new Overlapped { hEvent = CreateEvent(null, TRUE, FALSE, null) };
+                ovs[i] = new OVERLAPPED { hEvent = CreateEvent(null, TRUE, FALSE, null) };
             }
 
-            var bystanderReads = new Overlapped[6];
+            var bystanderReads = new OVERLAPPED[6];
             Handle canceller = StartThread(() =>
             {
                 for (int k = 0; k < 3; k++)
@@ -169,7 +169,7 @@ public sealed class CancelRaceTests
             {
                 for (int i = 0; i < bystanderReads.Length; i++)
                 {
-                    bystanderReads[i] = new Overlapped { hEvent = CreateEvent(null, TRUE, FALSE, null) };
+                    bystanderReads[i] = new OVERLAPPED { hEvent = CreateEvent(null, TRUE, FALSE, null) };
                     ReadFile(other, new byte[4], 4, bystanderReads[i]);
                     WaitForSingleObject(bystanderReads[i].hEvent, INFINITE);
                 }
@@ -250,10 +250,10 @@ public sealed class CancelRaceTests
         {
             Handle h = OpenRace();
             Handle port = CreateIoCompletionPort(h, NULL, 1, 0);
-            var ovs = new[] { new Overlapped(), new Overlapped() };
+            var ovs = new[] { new OVERLAPPED(), new OVERLAPPED() };
             Handle canceller = StartThread(() =>
             {
-                foreach (Overlapped ov in ovs)
+                foreach (OVERLAPPED ov in ovs)
                 {
                     // Retry until the request exists (is on its thread's list), then cancel it exactly once.
                     while (!CancelIoEx(h, ov))
@@ -262,14 +262,14 @@ public sealed class CancelRaceTests
                     }
                 }
             });
-            foreach (Overlapped ov in ovs)
+            foreach (OVERLAPPED ov in ovs)
             {
                 Assert.False(ReadFile(h, new byte[8], 8, ov));
             }
 
             for (int i = 0; i < ovs.Length; i++)
             {
-                Assert.False(GetQueuedCompletionStatus(port, out _, out _, out Overlapped? got, INFINITE));
+                Assert.False(GetQueuedCompletionStatus(port, out _, out _, out OVERLAPPED? got, INFINITE));
                 Assert.Equal(ERROR_OPERATION_ABORTED, GetLastError());
                 Assert.Contains(got, ovs);
             }
@@ -329,16 +329,16 @@ public sealed class CancelRaceTests
             machine.Run("app", () =>
             {
                 Handle h = OpenRace();
-                var ovs = new Overlapped[Reads];
-                var calls = new Dictionary<Overlapped, List<uint>>();
+                var ovs = new OVERLAPPED[Reads];
+                var calls = new Dictionary<OVERLAPPED, List<uint>>();
                 for (int i = 0; i < Reads; i++)
                 {
-                    ovs[i] = new Overlapped();
+                    ovs[i] = new OVERLAPPED();
                     calls[ovs[i]] = [];
                 }
 
                 Handle canceller = StartThread(() => CancelIoEx(h, ovs[1]));
-                foreach (Overlapped ov in ovs)
+                foreach (OVERLAPPED ov in ovs)
                 {
                     Assert.True(ReadFileEx(h, new byte[8], 8, ov, (error, bytes, o) => calls[o].Add(error)));
                 }
@@ -377,22 +377,22 @@ public sealed class CancelRaceTests
             machine.Run("app", () =>
             {
                 Handle h = OpenRace();
-                var ovs = new Overlapped[Reads];
+                var ovs = new OVERLAPPED[Reads];
                 Handle worker = StartThread(() =>
                 {
                     for (int i = 0; i < Reads; i++)
                     {
-                        ovs[i] = new Overlapped { hEvent = CreateEvent(null, TRUE, FALSE, null) };
+                        ovs[i] = new OVERLAPPED { hEvent = CreateEvent(null, TRUE, FALSE, null) };
                         Assert.False(ReadFile(h, new byte[8], 8, ovs[i]));
                     }
                 });
-                var mine = new Overlapped { hEvent = CreateEvent(null, TRUE, FALSE, null) };
+                var mine = new OVERLAPPED { hEvent = CreateEvent(null, TRUE, FALSE, null) };
                 Assert.False(ReadFile(h, new byte[8], 8, mine));
                 Assert.Equal(WAIT_OBJECT_0, WaitForSingleObject(worker, INFINITE));
 
                 // The exiting thread polls every 100 ms for its cancelled requests (§7.7); one poll at most here.
                 Assert.InRange(GetTickCount(), 0u, 100u);
-                foreach (Overlapped ov in ovs)
+                foreach (OVERLAPPED ov in ovs)
                 {
                     Assert.True(IsSignaled(ov.hEvent));
                     Assert.True(ov.Status is NtStatus.STATUS_SUCCESS or NtStatus.STATUS_CANCELLED);

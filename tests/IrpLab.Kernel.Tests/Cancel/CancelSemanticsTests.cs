@@ -38,7 +38,7 @@ public sealed class CancelSemanticsTests
         machine.Run("app", () =>
         {
             Handle h = Open();
-            Overlapped ov = Read(h, LabMode.Hold, NtStatus.STATUS_SUCCESS);
+            OVERLAPPED ov = Read(h, LabMode.Hold, NtStatus.STATUS_SUCCESS);
             Irp irp = Assert.Single(lab.Held);
             var calls = new List<CancelCall>();
             bool first = false, second = false;
@@ -99,7 +99,7 @@ public sealed class CancelSemanticsTests
         machine.Run("app", () =>
         {
             Handle h = Open();
-            Overlapped ov = Read(h, LabMode.Hold, NtStatus.STATUS_SUCCESS);
+            OVERLAPPED ov = Read(h, LabMode.Hold, NtStatus.STATUS_SUCCESS);
             Irp irp = Assert.Single(lab.Held);
             int routineCalls = 0;
             RunInDriver(lab, h, () =>
@@ -133,7 +133,7 @@ public sealed class CancelSemanticsTests
         machine.Run("app", () =>
         {
             Handle h = Open();
-            Overlapped ov = Read(h, LabMode.Hold, NtStatus.STATUS_SUCCESS);
+            OVERLAPPED ov = Read(h, LabMode.Hold, NtStatus.STATUS_SUCCESS);
             Irp irp = Assert.Single(lab.Held);
             int calls = 0;
             RunInDriver(lab, h, () =>
@@ -208,9 +208,9 @@ public sealed class CancelSemanticsTests
             Handle h = Open();
             Handle h2 = Open();
             Handle done = CreateEvent(null, true, false, null);
-            Overlapped mine = Read(h, LabMode.Queue, NtStatus.STATUS_SUCCESS);
-            Overlapped otherHandle = Read(h2, LabMode.Queue, NtStatus.STATUS_SUCCESS);
-            Overlapped? theirs = null;
+            OVERLAPPED mine = Read(h, LabMode.Queue, NtStatus.STATUS_SUCCESS);
+            OVERLAPPED otherHandle = Read(h2, LabMode.Queue, NtStatus.STATUS_SUCCESS);
+            OVERLAPPED? theirs = null;
             Handle worker = StartThread(() =>
             {
                 theirs = Read(h, LabMode.Queue, NtStatus.STATUS_SUCCESS);
@@ -261,8 +261,8 @@ public sealed class CancelSemanticsTests
         machine.Run("app", () =>
         {
             Handle h = Open();
-            Overlapped first = Read(h, LabMode.Queue, NtStatus.STATUS_SUCCESS, 4);
-            Overlapped second = Read(h, LabMode.Queue, NtStatus.STATUS_SUCCESS, 4);
+            OVERLAPPED first = Read(h, LabMode.Queue, NtStatus.STATUS_SUCCESS, 4);
+            OVERLAPPED second = Read(h, LabMode.Queue, NtStatus.STATUS_SUCCESS, 4);
             bool result = false;
             uint error = 0;
             Handle worker = StartThread(() =>
@@ -301,13 +301,13 @@ public sealed class CancelSemanticsTests
             Assert.Equal(ERROR_NOT_FOUND, GetLastError());
             Assert.Equal(1168u, ERROR_NOT_FOUND);
 
-            Overlapped done = Read(h, LabMode.Immediate, NtStatus.STATUS_SUCCESS, 1);
+            OVERLAPPED done = Read(h, LabMode.Immediate, NtStatus.STATUS_SUCCESS, 1);
             Assert.Equal(NtStatus.STATUS_SUCCESS, done.Status);
             Assert.False(CancelIoEx(h, done));
             Assert.Equal(ERROR_NOT_FOUND, GetLastError());
 
             // A request on another handle is not this handle's.
-            Overlapped elsewhere = Read(h2, LabMode.Queue, NtStatus.STATUS_SUCCESS);
+            OVERLAPPED elsewhere = Read(h2, LabMode.Queue, NtStatus.STATUS_SUCCESS);
             Assert.False(CancelIoEx(h, elsewhere));
             Assert.Equal(ERROR_NOT_FOUND, GetLastError());
             Assert.False(CancelIoEx(h, null));
@@ -340,7 +340,7 @@ public sealed class CancelSemanticsTests
             uint readBytes = 0xFFFF;
             Handle a = StartThread(() =>
             {
-                var ov = new Overlapped();
+                var ov = new OVERLAPPED();
                 LabDriver.Configure(ov, LabMode.Queue, NtStatus.STATUS_SUCCESS, 3);
                 readResult = ReadFile(h, new byte[8], 8, ref readBytes, withOverlapped ? ov : null);
                 readError = GetLastError();
@@ -372,7 +372,7 @@ public sealed class CancelSemanticsTests
         machine.Run("app", () =>
         {
             Handle h = Open();
-            Overlapped? ov = null;
+            OVERLAPPED? ov = null;
             Handle a = StartThread(() =>
             {
                 ov = Read(h, LabMode.Queue, NtStatus.STATUS_SUCCESS);
@@ -398,14 +398,14 @@ public sealed class CancelSemanticsTests
         machine.Run("app", () =>
         {
             Handle h = Open();
-            var ov = new Overlapped();
+            var ov = new OVERLAPPED();
             LabDriver.Configure(ov, LabMode.Queue, NtStatus.STATUS_SUCCESS, 5);
-            var calls = new List<(uint Error, uint Bytes, Overlapped Ov)>();
+            var calls = new List<(uint Error, uint Bytes, OVERLAPPED Ov)>();
             Assert.True(ReadFileEx(h, new byte[8], 8, ov, (e, b, o) => calls.Add((e, b, o))));
             Assert.True(CancelIo(h));
             Assert.Empty(calls);
             Assert.Equal(WAIT_IO_COMPLETION, SleepEx(INFINITE, true));
-            (uint error, uint bytes, Overlapped got) = Assert.Single(calls);
+            (uint error, uint bytes, OVERLAPPED got) = Assert.Single(calls);
             Assert.Equal(ERROR_OPERATION_ABORTED, error);
             Assert.Equal(0u, bytes);
             Assert.Same(ov, got);
@@ -423,16 +423,16 @@ public sealed class CancelSemanticsTests
         {
             Handle h = Open();
             Handle port = CreateIoCompletionPort(h, NULL, 42, 1);
-            var ov = new Overlapped();
+            var ov = new OVERLAPPED();
             LabDriver.Configure(ov, LabMode.Queue, NtStatus.STATUS_SUCCESS, 5);
             Assert.False(ReadFile(h, new byte[8], 8, ov));
             Assert.Equal(ERROR_IO_PENDING, GetLastError());
-            Assert.False(GetQueuedCompletionStatus(port, out _, out _, out Overlapped? none, 0));
+            Assert.False(GetQueuedCompletionStatus(port, out _, out _, out OVERLAPPED? none, 0));
             Assert.Null(none);
 
             Assert.True(CancelIoEx(h, ov));
             SetLastError(0);
-            Assert.False(GetQueuedCompletionStatus(port, out uint bytes, out nuint key, out Overlapped? got, INFINITE));
+            Assert.False(GetQueuedCompletionStatus(port, out uint bytes, out nuint key, out OVERLAPPED? got, INFINITE));
             Assert.Equal(ERROR_OPERATION_ABORTED, GetLastError());
             Assert.Same(ov, got);
             Assert.Equal((nuint)42, key);

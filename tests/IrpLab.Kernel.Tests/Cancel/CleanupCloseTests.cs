@@ -19,13 +19,13 @@ public sealed class CleanupCloseTests
         {
             Handle h1 = Open();
             Handle h2 = Open();
-            Overlapped a = Read(h1, LabMode.Queue, NtStatus.STATUS_SUCCESS, 3);
-            Overlapped other = Read(h2, LabMode.Queue, NtStatus.STATUS_SUCCESS, 3);
-            Overlapped b = Read(h1, LabMode.Queue, NtStatus.STATUS_SUCCESS, 3);
+            OVERLAPPED a = Read(h1, LabMode.Queue, NtStatus.STATUS_SUCCESS, 3);
+            OVERLAPPED other = Read(h2, LabMode.Queue, NtStatus.STATUS_SUCCESS, 3);
+            OVERLAPPED b = Read(h1, LabMode.Queue, NtStatus.STATUS_SUCCESS, 3);
 
             Assert.True(CloseHandle(h1));
             Assert.Equal(["create F1", "create F2", "cleanup F1", "cancelled F1", "cancelled F1", "close F1"], lab.Log);
-            foreach (Overlapped ov in new[] { a, b })
+            foreach (OVERLAPPED ov in new[] { a, b })
             {
                 Assert.True(IsSignaled(ov.hEvent));
                 Assert.Equal(NtStatus.STATUS_CANCELLED, ov.Status);
@@ -61,7 +61,7 @@ public sealed class CleanupCloseTests
         {
             Handle h1 = Open();
             Handle h2 = Open();
-            Overlapped held = Read(h1, LabMode.Hold, NtStatus.STATUS_SUCCESS, 2);
+            OVERLAPPED held = Read(h1, LabMode.Hold, NtStatus.STATUS_SUCCESS, 2);
             Assert.True(CloseHandle(h1));
             Assert.Equal(["create F1", "create F2", "cleanup F1"], lab.Log);
 
@@ -89,7 +89,7 @@ public sealed class CleanupCloseTests
         {
             Handle h1 = Open();
             Handle h2 = Open();
-            Overlapped held = Read(h1, LabMode.Hold, NtStatus.STATUS_SUCCESS, 2);
+            OVERLAPPED held = Read(h1, LabMode.Hold, NtStatus.STATUS_SUCCESS, 2);
             Assert.True(CloseHandle(h1));
             RunInDriver(lab, h2, () =>
             {
@@ -137,7 +137,7 @@ public sealed class CleanupCloseTests
         machine.Run("app", () =>
         {
             Handle h = Open();
-            Overlapped? ov = null;
+            OVERLAPPED? ov = null;
             Handle worker = StartThread(() =>
             {
                 ov = Read(h, LabMode.Queue, NtStatus.STATUS_SUCCESS);

@@ -21,7 +21,7 @@ public sealed class CsqTests
         machine.Run("app", () =>
         {
             Handle h = Open();
-            Overlapped ov = Read(h, LabMode.Queue, NtStatus.STATUS_SUCCESS, 2); // the verifier checks the pending mark
+            OVERLAPPED ov = Read(h, LabMode.Queue, NtStatus.STATUS_SUCCESS, 2); // the verifier checks the pending mark
             Irp[] queued = [];
             RunInDriver(lab, h, () => queued = lab.Queued());
             Irp irp = Assert.Single(queued);
@@ -49,9 +49,9 @@ public sealed class CsqTests
         {
             Handle h1 = Open();
             Handle h2 = Open();
-            Overlapped a = Read(h1, LabMode.Queue, NtStatus.STATUS_SUCCESS);
-            Overlapped b = Read(h2, LabMode.Queue, NtStatus.STATUS_SUCCESS);
-            Overlapped c = Read(h1, LabMode.Queue, NtStatus.STATUS_SUCCESS);
+            OVERLAPPED a = Read(h1, LabMode.Queue, NtStatus.STATUS_SUCCESS);
+            OVERLAPPED b = Read(h2, LabMode.Queue, NtStatus.STATUS_SUCCESS);
+            OVERLAPPED c = Read(h1, LabMode.Queue, NtStatus.STATUS_SUCCESS);
             var order = new List<string>();
             RunInDriver(lab, h1, () =>
             {
@@ -103,8 +103,8 @@ public sealed class CsqTests
         machine.Run("app", () =>
         {
             Handle h = Open();
-            Overlapped x = Read(h, LabMode.QueueWithContext, NtStatus.STATUS_SUCCESS, 1);
-            Overlapped y = Read(h, LabMode.QueueWithContext, NtStatus.STATUS_SUCCESS, 1);
+            OVERLAPPED x = Read(h, LabMode.QueueWithContext, NtStatus.STATUS_SUCCESS, 1);
+            OVERLAPPED y = Read(h, LabMode.QueueWithContext, NtStatus.STATUS_SUCCESS, 1);
             IoCsqIrpContext cx = lab.Contexts[0];
             IoCsqIrpContext cy = lab.Contexts[1];
             Assert.Equal(IO_TYPE_CSQ_IRP_CONTEXT, cx.Type);
@@ -142,7 +142,7 @@ public sealed class CsqTests
         machine.Run("app", () =>
         {
             Handle h = Open();
-            Overlapped ov = Read(h, LabMode.Queue, NtStatus.STATUS_SUCCESS, 3);
+            OVERLAPPED ov = Read(h, LabMode.Queue, NtStatus.STATUS_SUCCESS, 3);
             Assert.True(CancelIo(h));
             Assert.Equal(1, lab.CompleteCanceledCalls);
             Assert.Equal(1, lab.RemoveCalls);
@@ -165,12 +165,12 @@ public sealed class CsqTests
         machine.Run("app", () =>
         {
             Handle h = Open();
-            Overlapped? ov = null;
+            OVERLAPPED? ov = null;
             bool issued = true;
             uint issueError = 0;
             Handle worker = StartThread(() =>
             {
-                ov = new Overlapped { hEvent = CreateEvent(null, true, false, null) };
+                ov = new OVERLAPPED { hEvent = CreateEvent(null, true, false, null) };
                 LabDriver.Configure(ov, LabMode.QueueAfterDelay, NtStatus.STATUS_SUCCESS);
                 issued = ReadFile(h, new byte[8], 8, ov);
                 issueError = GetLastError();
@@ -203,7 +203,7 @@ public sealed class CsqTests
         machine.Run("app", () =>
         {
             Handle h = CreateFile(@"\\.\CsqEx", GENERIC_READ, 0, null, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
-            var ov = new Overlapped { hEvent = CreateEvent(null, true, false, null) };
+            var ov = new OVERLAPPED { hEvent = CreateEvent(null, true, false, null) };
             bool ok = ReadFile(h, new byte[4], 4, ov);
             Assert.False(ok);
             if (refuse)
@@ -273,7 +273,7 @@ public sealed class CsqTests
 
         public NtStatus DriverEntry(DriverObject driver, UnicodeString registryPath)
         {
-            IoCreateDevice(driver, null, @"\Device\CsqEx", Wdm.FILE_DEVICE_UNKNOWN, 0, false, out DeviceObject device);
+            IoCreateDevice(driver, null, @"\Device\CsqEx", WinNt.FILE_DEVICE_UNKNOWN, 0, false, out DeviceObject device);
             device.Flags |= DO_BUFFERED_IO;
             driver.MajorFunction[IRP_MJ_CREATE] = Succeed;
             driver.MajorFunction[IRP_MJ_CLOSE] = Succeed;

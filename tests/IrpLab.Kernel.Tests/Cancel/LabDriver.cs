@@ -120,7 +120,7 @@ public sealed class LabDriver
         => ((long)(((ulong)information << 8) | (byte)mode) << 32) | (uint)status;
 
     /// <summary>Sets an OVERLAPPED's Offset/OffsetHigh for a request.</summary>
-    public static void Configure(Overlapped overlapped, LabMode mode, NtStatus status, uint information = 0)
+    public static void Configure(OVERLAPPED overlapped, LabMode mode, NtStatus status, uint information = 0)
     {
         ArgumentNullException.ThrowIfNull(overlapped);
         long offset = Offset(mode, status, information);

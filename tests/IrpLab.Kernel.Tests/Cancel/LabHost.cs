@@ -46,9 +46,9 @@ internal static class LabHost
     }
 
     /// <summary>A read the lab finishes as asked, with its own manual-reset event (or none).</summary>
-    public static Overlapped Read(Handle device, LabMode mode, NtStatus status, uint information = 0, bool withEvent = true, byte[]? buffer = null)
+    public static OVERLAPPED Read(Handle device, LabMode mode, NtStatus status, uint information = 0, bool withEvent = true, byte[]? buffer = null)
     {
-        var ov = new Overlapped { hEvent = withEvent ? CreateEvent(null, TRUE, FALSE, null) : NULL };
+        var ov = new OVERLAPPED { hEvent = withEvent ? CreateEvent(null, TRUE, FALSE, null) : NULL };
         LabDriver.Configure(ov, mode, status, information);
         buffer ??= new byte[16];
         bool ok = ReadFile(device, buffer, (uint)buffer.Length, ov);

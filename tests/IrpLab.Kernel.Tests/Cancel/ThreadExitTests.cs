@@ -21,7 +21,7 @@ public sealed class ThreadExitTests
         machine.Run("app", () =>
         {
             Handle h = Open();
-            Overlapped? ov = null;
+            OVERLAPPED? ov = null;
             Handle worker = StartThread(() => ov = Read(h, LabMode.Queue, NtStatus.STATUS_SUCCESS, 4));
             Assert.Equal(WAIT_OBJECT_0, WaitForSingleObject(worker, INFINITE));
             Assert.Equal(0u, GetTickCount());
@@ -44,7 +44,7 @@ public sealed class ThreadExitTests
         machine.Run("app", () =>
         {
             Handle h = Open();
-            var ov = new Overlapped();
+            var ov = new OVERLAPPED();
             int ran = 0;
             Handle worker = StartThread(() =>
             {
@@ -74,7 +74,7 @@ public sealed class ThreadExitTests
         {
             Handle h = Open();
             Handle h2 = Open();
-            Overlapped? ov = null;
+            OVERLAPPED? ov = null;
             uint exitStarted = 0;
             Handle worker = StartThread(() =>
             {
@@ -120,7 +120,7 @@ public sealed class ThreadExitTests
         {
             Handle h = Open();
             Handle port = CreateIoCompletionPort(h, NULL, 5, 0);
-            var ov = new Overlapped();
+            var ov = new OVERLAPPED();
             Handle worker = StartThread(() =>
             {
                 LabDriver.Configure(ov, LabMode.Queue, NtStatus.STATUS_SUCCESS, 6);
@@ -133,13 +133,13 @@ public sealed class ThreadExitTests
             Assert.Equal(0, lab.CompleteCanceledCalls);
 
             CompleteQueued(h, NtStatus.STATUS_SUCCESS);
-            Assert.True(GetQueuedCompletionStatus(port, out uint bytes, out nuint key, out Overlapped? got, 0));
+            Assert.True(GetQueuedCompletionStatus(port, out uint bytes, out nuint key, out OVERLAPPED? got, 0));
             Assert.Same(ov, got);
             Assert.Equal((nuint)5, key);
             Assert.Equal(6u, bytes);
 
             // It can still be cancelled explicitly while pending: here, a second one.
-            var ov2 = new Overlapped();
+            var ov2 = new OVERLAPPED();
             Handle worker2 = StartThread(() =>
             {
                 LabDriver.Configure(ov2, LabMode.Queue, NtStatus.STATUS_SUCCESS);
@@ -147,7 +147,7 @@ public sealed class ThreadExitTests
             });
             Assert.Equal(WAIT_OBJECT_0, WaitForSingleObject(worker2, INFINITE));
             Assert.True(CancelIoEx(h, ov2));
-            Assert.False(GetQueuedCompletionStatus(port, out _, out _, out Overlapped? cancelled, 0));
+            Assert.False(GetQueuedCompletionStatus(port, out _, out _, out OVERLAPPED? cancelled, 0));
             Assert.Same(ov2, cancelled);
             Assert.Equal(ERROR_OPERATION_ABORTED, GetLastError());
             CloseHandle(worker);
@@ -163,7 +163,7 @@ public sealed class ThreadExitTests
     {
         var lab = new LabDriver();
         using Machine machine = NewMachine(lab);
-        Overlapped? ov = null;
+        OVERLAPPED? ov = null;
         machine.Run("app", () =>
         {
             Handle h = Open();

@@ -83,7 +83,7 @@ public sealed class CompletionMatrixTests
     public void DeviceIoControl_OverlappedHandle_MatchesSemanticsTable(bool deterministic, bool withEvent, uint method, NtStatus final, CompletionMode mode)
     {
         Observed o = RunOverlapped(deterministic, withEvent, method, final, mode, returned: final, verifier: true);
-        Expected e = Expect.Overlapped(withEvent, method, final, mode, returned: final);
+        Expected e = Expect.OVERLAPPED(withEvent, method, final, mode, returned: final);
         AssertMatches(e, o);
     }
 
@@ -109,7 +109,7 @@ public sealed class CompletionMatrixTests
     public void DeviceIoControl_ReturnDiffersFromIoStatus_NativeReturnsReturnedIosbGetsStored(uint method, NtStatus final, NtStatus returned)
     {
         Observed overlapped = RunOverlapped(true, true, method, final, CompletionMode.ReturnOther, returned, verifier: false);
-        AssertMatches(Expect.Overlapped(true, method, final, CompletionMode.ReturnOther, returned), overlapped);
+        AssertMatches(Expect.OVERLAPPED(true, method, final, CompletionMode.ReturnOther, returned), overlapped);
         Observed synchronous = RunSynchronous(true, method, final, CompletionMode.ReturnOther, returned, verifier: false);
         AssertMatches(Expect.Synchronous(method, final, CompletionMode.ReturnOther, returned), synchronous);
     }
@@ -164,7 +164,7 @@ public sealed class CompletionMatrixTests
             Handle h = CreateFile(@"\\.\Conform", GENERIC_READ | GENERIC_WRITE, 0, null, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
             Assert.NotEqual(INVALID_HANDLE_VALUE, h);
             Handle ev = withEvent ? CreateEvent(null, TRUE, TRUE, null) : NULL;
-            var ov = new Overlapped { hEvent = ev, Internal = 0xBAADF00D, InternalHigh = PoisonInformation };
+            var ov = new OVERLAPPED { hEvent = ev, Internal = 0xBAADF00D, InternalHigh = PoisonInformation };
             byte[] output = Encoding.ASCII.GetBytes(Original + "\0");
             uint bytes = PoisonBytes;
             SetLastError(PoisonError);
@@ -259,7 +259,7 @@ public sealed class CompletionMatrixTests
         private static string Output(uint method, NtStatus final)
             => method != 0 ? "ghijkl" : IsError(final) ? Original : "ghidef";
 
-        public static Expected Overlapped(bool withEvent, uint method, NtStatus final, CompletionMode mode, NtStatus returned)
+        public static Expected OVERLAPPED(bool withEvent, uint method, NtStatus final, CompletionMode mode, NtStatus returned)
         {
             bool pended = mode is CompletionMode.PendInline or CompletionMode.PendLater;
             NtStatus native = pended ? NtStatus.STATUS_PENDING : returned;

@@ -159,7 +159,7 @@ public sealed class AccessTests
     {
         using Machine m = TestMachines.Deterministic();
         var driver = new TestDriver("Validating").On(Wdm.IRP_MJ_DEVICE_CONTROL, (d, irp) =>
-            TestDriver.Complete(irp, Wdm.IoValidateDeviceIoControlAccess(irp, Wdm.FILE_WRITE_ACCESS)));
+            TestDriver.Complete(irp, Wdm.IoValidateDeviceIoControlAccess(irp, WinNt.FILE_WRITE_ACCESS)));
         driver.Load(m);
         (bool readOnlyOk, uint error, bool writableOk) = m.RunAndReturn(() =>
         {

@@ -109,7 +109,7 @@ public sealed class BadInputTests
         {
             Handle h = OpenTests.Open(driver.Win32Name, flags: flags);
             Handle ev = CreateEvent(null, true, false, null);
-            var ov = new Overlapped { hEvent = ev };
+            var ov = new OVERLAPPED { hEvent = ev };
             bool r = DeviceIoControl(h, TestIoctls.Unknown, null, 0, null, 0, flags == 0 ? null : ov);
             uint e = GetLastError();
             uint w = WaitForSingleObject(ev, 0);
@@ -145,7 +145,7 @@ public sealed class BadInputTests
         (bool ok, uint error) = m.RunAndReturn(() =>
         {
             Handle h = OpenTests.Open(driver.Win32Name, flags: flags);
-            bool r = WriteFile(h, [1, 2, 3], 3, flags == 0 ? null : new Overlapped());
+            bool r = WriteFile(h, [1, 2, 3], 3, flags == 0 ? null : new OVERLAPPED());
             uint e = GetLastError();
             CloseHandle(h);
             return (r, e);

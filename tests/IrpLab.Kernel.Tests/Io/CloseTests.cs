@@ -57,7 +57,7 @@ public sealed class CloseTests
         {
             Handle h = OpenTests.Open(driver.Win32Name, flags: FILE_FLAG_OVERLAPPED);
             Handle ev = CreateEvent(null, true, false, null);
-            var ov = new Overlapped { hEvent = ev };
+            var ov = new OVERLAPPED { hEvent = ev };
             byte[] buffer = new byte[8];
             Assert.False(ReadFile(h, buffer, (uint)buffer.Length, ov));
             Assert.Equal(ERROR_IO_PENDING, GetLastError());
@@ -150,7 +150,7 @@ public sealed class CloseTests
         driver.Load(m);
         m.RunKernel("client", () =>
         {
-            NtStatus status = Wdm.IoGetDeviceObjectPointer(driver.DeviceName, Wdm.FILE_READ_DATA, out FileObject fo, out DeviceObject top);
+            NtStatus status = Wdm.IoGetDeviceObjectPointer(driver.DeviceName, WinNt.FILE_READ_DATA, out FileObject fo, out DeviceObject top);
             Assert.Equal(NtStatus.STATUS_SUCCESS, status);
             Assert.Same(driver.Device, top);
             Wdm.ObDereferenceObject(fo);
@@ -186,7 +186,7 @@ public sealed class CloseTests
         m.Run("app", () =>
         {
             Handle h = OpenTests.Open(driver.Win32Name, flags: FILE_FLAG_OVERLAPPED);
-            var ov = new Overlapped();
+            var ov = new OVERLAPPED();
             Assert.False(ReadFile(h, new byte[4], 4, ov));
             CloseHandle(h);
             Sleep(100);

@@ -55,7 +55,7 @@ public sealed class CompletionRoutineTests
         else
         {
             Handle ev = CreateEvent(null, true, false, null);
-            var ov = new Overlapped { hEvent = ev };
+            var ov = new OVERLAPPED { hEvent = ev };
             uint n = 0;
             ok = DeviceIoControl(h, TestIoctls.Buffered, null, 0, null, 0, ov) || (GetLastError() == ERROR_IO_PENDING && GetOverlappedResult(h, ov, ref n, true));
             CloseHandle(ev);

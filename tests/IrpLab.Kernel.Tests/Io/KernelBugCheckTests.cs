@@ -55,7 +55,7 @@ public sealed class KernelBugCheckTests
         BugCheckException e = Assert.Throws<BugCheckException>(() => m.Run("app", () =>
         {
             Handle h = OpenTests.Open(driver.Win32Name, flags: FILE_FLAG_OVERLAPPED);
-            var ov = new Overlapped();
+            var ov = new OVERLAPPED();
             DeviceIoControl(h, TestIoctls.Buffered, null, 0, null, 0, ov);
             uint n = 0;
             GetOverlappedResult(h, ov, ref n, true);

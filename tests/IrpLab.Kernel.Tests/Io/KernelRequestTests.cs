@@ -49,7 +49,7 @@ public sealed class KernelRequestTests
         bool threaded = false;
         m.RunKernel("client", () =>
         {
-            Assert.Equal(NtStatus.STATUS_SUCCESS, Wdm.IoGetDeviceObjectPointer(server.DeviceName, Wdm.FILE_READ_DATA, out FileObject fo, out DeviceObject target));
+            Assert.Equal(NtStatus.STATUS_SUCCESS, Wdm.IoGetDeviceObjectPointer(server.DeviceName, WinNt.FILE_READ_DATA, out FileObject fo, out DeviceObject target));
             var ev = new KEvent();
             Wdm.KeInitializeEvent(ev, Wdm.NotificationEvent, false);
             Irp irp = Wdm.IoBuildDeviceIoControlRequest(TestIoctls.Buffered, target, "ping"u8.ToArray(), 4, output, 8, false, ev, iosb);

@@ -29,7 +29,7 @@ public sealed class OverlappedResultTests
         {
             Handle h = OpenTests.Open(driver.Win32Name, flags: FILE_FLAG_OVERLAPPED);
             Handle ev = CreateEvent(null, true, false, null);
-            var ov = new Overlapped { hEvent = ev };
+            var ov = new OVERLAPPED { hEvent = ev };
             Assert.False(DeviceIoControl(h, TestIoctls.Buffered, null, 0, new byte[4], 4, ov));
             uint n = 77;
             bool r = GetOverlappedResult(h, ov, ref n, false);
@@ -56,7 +56,7 @@ public sealed class OverlappedResultTests
         (bool ok, uint bytes, byte data, uint at) = m.RunAndReturn(() =>
         {
             Handle h = OpenTests.Open(driver.Win32Name, flags: FILE_FLAG_OVERLAPPED);
-            var ov = new Overlapped();
+            var ov = new OVERLAPPED();
             byte[] output = new byte[4];
             Assert.False(DeviceIoControl(h, TestIoctls.Buffered, null, 0, output, 4, ov));
             Assert.Equal(ERROR_IO_PENDING, GetLastError());
@@ -90,7 +90,7 @@ public sealed class OverlappedResultTests
         {
             Handle h = OpenTests.Open(driver.Win32Name, flags: FILE_FLAG_OVERLAPPED);
             Handle ev = CreateEvent(null, true, false, null);
-            var ov = new Overlapped { hEvent = ev };
+            var ov = new OVERLAPPED { hEvent = ev };
             byte[] output = [9, 9, 9, 9, 9, 9, 9, 9];
             Assert.False(DeviceIoControl(h, TestIoctls.Buffered, null, 0, output, 8, ov));
             uint n = 0;
@@ -142,7 +142,7 @@ public sealed class OverlappedResultTests
         {
             Handle h = OpenTests.Open(driver.Win32Name, flags: FILE_FLAG_OVERLAPPED);
             Handle ev = CreateEvent(null, true, false, null);
-            var ov = new Overlapped { hEvent = ev };
+            var ov = new OVERLAPPED { hEvent = ev };
             byte[] output = new byte[4];
             Assert.False(DeviceIoControl(h, TestIoctls.Buffered, null, 0, output, 4, ov));
             uint ie = GetLastError();
@@ -174,7 +174,7 @@ public sealed class OverlappedResultTests
         {
             Handle h = OpenTests.Open(driver.Win32Name, flags: FILE_FLAG_OVERLAPPED);
             Handle ev = CreateEvent(null, true, false, null);
-            var ov = new Overlapped { hEvent = ev };
+            var ov = new OVERLAPPED { hEvent = ev };
             Assert.False(DeviceIoControl(h, TestIoctls.Buffered, null, 0, new byte[4], 4, ov));
             uint n = 0;
             bool z = GetOverlappedResultEx(h, ov, ref n, 0, false);
@@ -206,7 +206,7 @@ public sealed class OverlappedResultTests
         {
             Handle h = OpenTests.Open(driver.Win32Name, flags: FILE_FLAG_OVERLAPPED);
             Handle ev = CreateEvent(null, true, true, null);
-            var ov = new Overlapped { hEvent = ev };
+            var ov = new OVERLAPPED { hEvent = ev };
             Assert.False(DeviceIoControl(h, TestIoctls.Buffered, null, 0, new byte[4], 4, ov));
             uint a = WaitForSingleObject(ev, 0);
             uint fh = WaitForSingleObject(h, 0);

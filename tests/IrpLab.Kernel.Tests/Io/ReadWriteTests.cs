@@ -44,7 +44,7 @@ public sealed class ReadWriteTests
         {
             Handle h = OpenTests.Open(driver.Win32Name, flags: FILE_FLAG_OVERLAPPED);
             Handle ev = CreateEvent(null, true, false, null);
-            var ov = new Overlapped { hEvent = ev };
+            var ov = new OVERLAPPED { hEvent = ev };
             bool r = ReadFile(h, new byte[8], 8, ov);
             uint e = GetLastError();
             uint w = WaitForSingleObject(ev, 0);
@@ -71,7 +71,7 @@ public sealed class ReadWriteTests
         (uint issueError, bool ok, uint error) = m.RunAndReturn(() =>
         {
             Handle h = OpenTests.Open(driver.Win32Name, flags: FILE_FLAG_OVERLAPPED);
-            var ov = new Overlapped();
+            var ov = new OVERLAPPED();
             Assert.False(ReadFile(h, new byte[8], 8, ov));
             uint ie = GetLastError();
             uint n = 0;
@@ -171,7 +171,7 @@ public sealed class ReadWriteTests
         m.Run("app", () =>
         {
             Handle h = OpenTests.Open(driver.Win32Name, flags: FILE_FLAG_OVERLAPPED);
-            var ov = new Overlapped { Offset = 0x10, OffsetHigh = 1 };
+            var ov = new OVERLAPPED { Offset = 0x10, OffsetHigh = 1 };
             Assert.True(ReadFile(h, new byte[12], 12, ov));
             CloseHandle(h);
         });

@@ -83,7 +83,7 @@ public sealed class SynchronousFileObjectTests
                 threads[i] = CreateThread(null, 0, _ =>
                 {
                     Handle ev = CreateEvent(null, true, false, null);
-                    var ov = new Overlapped { hEvent = ev };
+                    var ov = new OVERLAPPED { hEvent = ev };
                     uint bytes = 0;
                     bool pending = !ReadFile(h, new byte[4], 4, ov) && GetLastError() == ERROR_IO_PENDING;
                     ok[index] = pending && GetOverlappedResult(h, ov, ref bytes, true);
@@ -183,7 +183,7 @@ public sealed class SynchronousFileObjectTests
         {
             Handle h = OpenTests.Open(driver.Win32Name);
             Handle ev = CreateEvent(null, true, false, null);
-            var ov = new Overlapped { hEvent = ev, Offset = 512 };
+            var ov = new OVERLAPPED { hEvent = ev, Offset = 512 };
             uint n = 0;
             bool r = ReadFile(h, new byte[4], 4, ref n, ov);
             uint t = GetTickCount();

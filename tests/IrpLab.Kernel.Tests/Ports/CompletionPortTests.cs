@@ -29,7 +29,7 @@ public sealed class CompletionPortTests
 
             for (uint i = 1; i <= 5; i++)
             {
-                Assert.True(GetQueuedCompletionStatus(port, out uint bytes, out nuint key, out Overlapped? ov, 0));
+                Assert.True(GetQueuedCompletionStatus(port, out uint bytes, out nuint key, out OVERLAPPED? ov, 0));
                 Assert.Equal((nuint)i, key);
                 Assert.Equal(i * 10, bytes);
                 Assert.Null(ov);
@@ -259,7 +259,7 @@ public sealed class CompletionPortTests
         {
             Handle port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);
             SetLastError(0);
-            Assert.False(GetQueuedCompletionStatus(port, out uint bytes, out nuint key, out Overlapped? ov, timeout));
+            Assert.False(GetQueuedCompletionStatus(port, out uint bytes, out nuint key, out OVERLAPPED? ov, timeout));
             Assert.Null(ov);
             Assert.Equal(WAIT_TIMEOUT, GetLastError());
             Assert.Equal(timeout, GetTickCount());
@@ -280,7 +280,7 @@ public sealed class CompletionPortTests
             Handle port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);
             bool result = true;
             uint error = 0;
-            Overlapped? ov = new();
+            OVERLAPPED? ov = new();
             uint plainWait = 0xFFFF;
             Handle waiter = StartThread(() =>
             {
@@ -308,15 +308,15 @@ public sealed class CompletionPortTests
         machine.Run("app", () =>
         {
             Handle port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);
-            var cookie = new Overlapped { Internal = 0x1234 };
+            var cookie = new OVERLAPPED { Internal = 0x1234 };
             Assert.True(PostQueuedCompletionStatus(port, 77, 0xABC, cookie));
             Assert.True(PostQueuedCompletionStatus(port, 0, 0, null));
-            Assert.True(GetQueuedCompletionStatus(port, out uint bytes, out nuint key, out Overlapped? ov, 0));
+            Assert.True(GetQueuedCompletionStatus(port, out uint bytes, out nuint key, out OVERLAPPED? ov, 0));
             Assert.Equal(77u, bytes);
             Assert.Equal((nuint)0xABC, key);
             Assert.Same(cookie, ov);
             Assert.Equal((nuint)0x1234, cookie.Internal); // not validated, not touched
-            Assert.True(GetQueuedCompletionStatus(port, out _, out _, out Overlapped? none, 0));
+            Assert.True(GetQueuedCompletionStatus(port, out _, out _, out OVERLAPPED? none, 0));
             Assert.Null(none);
             CloseHandle(port);
             Assert.False(PostQueuedCompletionStatus(port, 0, 0, null));
@@ -334,12 +334,12 @@ public sealed class CompletionPortTests
         {
             Handle h = Open();
             Handle port = CreateIoCompletionPort(h, NULL, 9, 0);
-            var cancelled = new Overlapped();
-            var succeeded = new Overlapped();
+            var cancelled = new OVERLAPPED();
+            var succeeded = new OVERLAPPED();
             LabDriver.Configure(cancelled, LabMode.Queue, NtStatus.STATUS_SUCCESS, 3);
             LabDriver.Configure(succeeded, LabMode.Queue, NtStatus.STATUS_SUCCESS, 3);
-            var posted1 = new Overlapped();
-            var posted2 = new Overlapped();
+            var posted1 = new OVERLAPPED();
+            var posted2 = new OVERLAPPED();
             Assert.True(PostQueuedCompletionStatus(port, 1, 100, posted1));
             Assert.False(ReadFile(h, new byte[8], 8, cancelled));
             Assert.False(ReadFile(h, new byte[8], 8, succeeded));
@@ -410,7 +410,7 @@ public sealed class CompletionPortTests
         {
             Handle h = Open();
             Handle port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);
-            var ov = new Overlapped();
+            var ov = new OVERLAPPED();
             LabDriver.Configure(ov, LabMode.PendLater, NtStatus.STATUS_SUCCESS, 2);
             int ran = 0;
             Assert.True(ReadFileEx(h, new byte[4], 4, ov, (e, b, o) => ran++));
@@ -456,7 +456,7 @@ public sealed class CompletionPortTests
             Assert.Equal(ERROR_INVALID_PARAMETER, GetLastError());
 
             // The first association (key 1) is the one in force.
-            var ov = new Overlapped();
+            var ov = new OVERLAPPED();
             LabDriver.Configure(ov, LabMode.Immediate, NtStatus.STATUS_SUCCESS, 1);
             Assert.True(ReadFile(h, new byte[4], 4, ov));
             Assert.True(GetQueuedCompletionStatus(port, out _, out nuint key, out _, 0));
@@ -478,7 +478,7 @@ public sealed class CompletionPortTests
         {
             Handle h = Open();
             Handle port = CreateIoCompletionPort(h, NULL, 1, 0);
-            var ov = new Overlapped();
+            var ov = new OVERLAPPED();
             LabDriver.Configure(ov, LabMode.Immediate, NtStatus.STATUS_SUCCESS, 1);
             int ran = 0;
             Assert.False(ReadFileEx(h, new byte[4], 4, ov, (e, b, o) => ran++));
@@ -504,20 +504,20 @@ public sealed class CompletionPortTests
         {
             Handle h = Open();
             Assert.True(SetFileCompletionNotificationModes(h, (byte)FILE_SKIP_SET_EVENT_ON_HANDLE));
-            var ov = new Overlapped();
+            var ov = new OVERLAPPED();
             LabDriver.Configure(ov, LabMode.PendLater, NtStatus.STATUS_SUCCESS, 1);
             Assert.False(ReadFile(h, new byte[4], 4, ov));
             Sleep(2000);
             Assert.Equal(NtStatus.STATUS_SUCCESS, ov.Status);
             Assert.False(IsSignaled(h));
 
-            Overlapped withEvent = Read(h, LabMode.PendLater, NtStatus.STATUS_SUCCESS, 1);
+            OVERLAPPED withEvent = Read(h, LabMode.PendLater, NtStatus.STATUS_SUCCESS, 1);
             Assert.Equal(WAIT_OBJECT_0, WaitForSingleObject(withEvent.hEvent, INFINITE));
             Assert.False(IsSignaled(h));
 
             // Modes are only ever added.
             Assert.True(SetFileCompletionNotificationModes(h, 0));
-            Overlapped again = Read(h, LabMode.Immediate, NtStatus.STATUS_SUCCESS, 1, withEvent: false);
+            OVERLAPPED again = Read(h, LabMode.Immediate, NtStatus.STATUS_SUCCESS, 1, withEvent: false);
             Assert.Equal(NtStatus.STATUS_SUCCESS, again.Status);
             Assert.False(IsSignaled(h));
             CloseHandle(h);

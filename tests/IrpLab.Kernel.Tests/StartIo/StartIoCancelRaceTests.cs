@@ -47,10 +47,10 @@ public sealed class StartIoCancelRaceTests
                 return 0;
             }, h, 0, out _);
 
-            var overlapped = new Overlapped[Reads];
+            var overlapped = new OVERLAPPED[Reads];
             for (int i = 0; i < Reads; i++)
             {
-                overlapped[i] = new Overlapped { hEvent = CreateEvent(null, TRUE, FALSE, null) };
+                overlapped[i] = new OVERLAPPED { hEvent = CreateEvent(null, TRUE, FALSE, null) };
                 if (i is 1 or 3)
                 {
                     Sleep(3000);

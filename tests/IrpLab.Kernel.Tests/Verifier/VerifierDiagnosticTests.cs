@@ -754,7 +754,7 @@ public sealed class VerifierDiagnosticTests
         (string[] warnings, BugCheckInfo? stop) = RunOverlapped(NewMachine(), h =>
         {
             Handle ev = K32.CreateEvent(null, TRUE, FALSE, null);
-            var ov = new Overlapped { hEvent = ev };
+            var ov = new OVERLAPPED { hEvent = ev };
             byte[] a = new byte[8];
             byte[] b = new byte[8];
             Assert.False(K32.ReadFile(h, a, 8, ov));
@@ -768,8 +768,8 @@ public sealed class VerifierDiagnosticTests
         (warnings, stop) = RunOverlapped(NewMachine(), h =>
         {
             byte[] a = new byte[8];
-            var ov1 = new Overlapped { hEvent = K32.CreateEvent(null, TRUE, FALSE, null) };
-            var ov2 = new Overlapped { hEvent = K32.CreateEvent(null, TRUE, FALSE, null) };
+            var ov1 = new OVERLAPPED { hEvent = K32.CreateEvent(null, TRUE, FALSE, null) };
+            var ov2 = new OVERLAPPED { hEvent = K32.CreateEvent(null, TRUE, FALSE, null) };
             Assert.False(K32.ReadFile(h, a, 8, ov1));
             Assert.False(K32.ReadFile(h, a, 8, ov2));
             K32.Sleep(500);
@@ -781,8 +781,8 @@ public sealed class VerifierDiagnosticTests
         // The twin: one OVERLAPPED, event and buffer per request in flight; the OVERLAPPED reused after completion.
         (warnings, stop) = RunOverlapped(NewMachine(), h =>
         {
-            var ov1 = new Overlapped { hEvent = K32.CreateEvent(null, TRUE, FALSE, null) };
-            var ov2 = new Overlapped { hEvent = K32.CreateEvent(null, TRUE, FALSE, null) };
+            var ov1 = new OVERLAPPED { hEvent = K32.CreateEvent(null, TRUE, FALSE, null) };
+            var ov2 = new OVERLAPPED { hEvent = K32.CreateEvent(null, TRUE, FALSE, null) };
             byte[] a = new byte[8];
             byte[] b = new byte[8];
             uint n = 0;
@@ -803,7 +803,7 @@ public sealed class VerifierDiagnosticTests
         uint bytes = 0;
         (string[] warnings, BugCheckInfo? stop) = RunOverlapped(NewMachine(), h =>
         {
-            var ov = new Overlapped { hEvent = K32.CreateEvent(null, FALSE, FALSE, null) };
+            var ov = new OVERLAPPED { hEvent = K32.CreateEvent(null, FALSE, FALSE, null) };
             Assert.False(K32.ReadFile(h, new byte[8], 8, ov));
             Assert.True(K32.GetOverlappedResult(h, ov, ref bytes, TRUE));
         });
@@ -813,7 +813,7 @@ public sealed class VerifierDiagnosticTests
 
         (warnings, stop) = RunOverlapped(NewMachine(), h =>
         {
-            var ov = new Overlapped { hEvent = K32.CreateEvent(null, TRUE, FALSE, null) };
+            var ov = new OVERLAPPED { hEvent = K32.CreateEvent(null, TRUE, FALSE, null) };
             Assert.False(K32.ReadFile(h, new byte[8], 8, ov));
             Assert.True(K32.GetOverlappedResult(h, ov, ref bytes, TRUE));
         });
@@ -827,8 +827,8 @@ public sealed class VerifierDiagnosticTests
         (string[] warnings, BugCheckInfo? stop) = RunOverlapped(NewMachine(), h =>
         {
             Handle ev = K32.CreateEvent(null, TRUE, FALSE, null);
-            var ov1 = new Overlapped { hEvent = ev };
-            var ov2 = new Overlapped { hEvent = ev };
+            var ov1 = new OVERLAPPED { hEvent = ev };
+            var ov2 = new OVERLAPPED { hEvent = ev };
             Assert.False(K32.ReadFile(h, new byte[8], 8, ov1));
             Assert.False(K32.ReadFile(h, new byte[8], 8, ov2));
             K32.Sleep(500);
@@ -838,8 +838,8 @@ public sealed class VerifierDiagnosticTests
 
         (warnings, stop) = RunOverlapped(NewMachine(), h =>
         {
-            var ov1 = new Overlapped { hEvent = K32.CreateEvent(null, TRUE, FALSE, null) };
-            var ov2 = new Overlapped { hEvent = K32.CreateEvent(null, TRUE, FALSE, null) };
+            var ov1 = new OVERLAPPED { hEvent = K32.CreateEvent(null, TRUE, FALSE, null) };
+            var ov2 = new OVERLAPPED { hEvent = K32.CreateEvent(null, TRUE, FALSE, null) };
             Assert.False(K32.ReadFile(h, new byte[8], 8, ov1));
             Assert.False(K32.ReadFile(h, new byte[8], 8, ov2));
             Assert.Equal(K32.WAIT_OBJECT_0, K32.WaitForMultipleObjects(2, [ov1.hEvent, ov2.hEvent], TRUE, K32.INFINITE));
@@ -1120,7 +1120,7 @@ public sealed class VerifierDiagnosticTests
             return Catch(() => m.Run("app", () =>
             {
                 Handle h = OpenTests.Open(driver.Win32Name, flags: K32.FILE_FLAG_OVERLAPPED);
-                var ov = new Overlapped { hEvent = K32.CreateEvent(null, TRUE, FALSE, null) };
+                var ov = new OVERLAPPED { hEvent = K32.CreateEvent(null, TRUE, FALSE, null) };
                 uint n = 0;
                 Assert.False(K32.DeviceIoControl(h, Buffered, null, 0, null, 0, ov));
                 K32.CancelIo(h);
@@ -1187,7 +1187,7 @@ public sealed class VerifierDiagnosticTests
             return Catch(() => m.Run("app", () =>
             {
                 Handle h = OpenTests.Open(Driver.Win32Name, flags: K32.FILE_FLAG_OVERLAPPED);
-                var ov = new Overlapped { hEvent = K32.CreateEvent(null, TRUE, FALSE, null) };
+                var ov = new OVERLAPPED { hEvent = K32.CreateEvent(null, TRUE, FALSE, null) };
                 Assert.False(K32.DeviceIoControl(h, Buffered, null, 0, null, 0, ov));
                 K32.CloseHandle(h);
                 Assert.Equal(K32.WAIT_OBJECT_0, K32.WaitForSingleObject(ov.hEvent, K32.INFINITE));

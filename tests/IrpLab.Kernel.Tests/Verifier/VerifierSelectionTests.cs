@@ -153,7 +153,7 @@ public sealed class VerifierSelectionTests
         m.Run("app", () =>
         {
             Handle h = OpenTests.Open(driver.Win32Name, flags: K32.FILE_FLAG_OVERLAPPED);
-            var ov = new Overlapped { hEvent = K32.CreateEvent(null, FALSE, FALSE, null) };
+            var ov = new OVERLAPPED { hEvent = K32.CreateEvent(null, FALSE, FALSE, null) };
             uint n = 0;
             K32.ReadFile(h, new byte[8], 8, ov);
             K32.ReadFile(h, new byte[8], 8, ov);

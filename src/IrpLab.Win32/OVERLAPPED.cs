@@ -5,7 +5,7 @@ namespace IrpLab;
 /// kernel32 passes it to the native service as the status block and, normally, as the APC context (what a
 /// completion port hands back as lpOverlapped). It must stay untouched until the operation completes.
 /// </summary>
-public class Overlapped : IoStatusBlock
+public class OVERLAPPED : IoStatusBlock
 {
     public uint Offset;
 
