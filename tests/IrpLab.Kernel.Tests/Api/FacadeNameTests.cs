@@ -34,5 +34,4 @@ public sealed class FacadeNameTests
         Assert.Contains("TRUE", owners.Keys);
         Assert.Equal(["WinNt"], owners["CTL_CODE"]);
     }
-
 }
