@@ -46,7 +46,8 @@ public static class App
                 uint transferred = 0;
                 if (GetOverlappedResult(m_hFilter, varOverLapped, ref transferred, FALSE))
                 {
-                    printf("Return buffer is %s (%u bytes)\n", Ansi.Text(testBuffer), transferred);
+                    // The driver's reply ends in "\n" (the seed's literal): print the text, not its line break.
+                    printf("Return buffer is \"%s\" (%u bytes)\n", Ansi.Text(testBuffer).TrimEnd('\n', '\r'), transferred);
                     result = true;
                 }
 

@@ -5,8 +5,8 @@ namespace IrpLab.Samples.Races;
 
 /// <summary>
 /// "Completing from both the cancel routine and the DPC." A read is pended with a cancel routine and a one-second
-/// timer whose DPC completes it. The buggy DPC completes the IRP it was handed at KeSetTimer time without asking
-/// whether the cancel routine got there first; when the application's CancelIo lands at the same moment, both
+/// timer whose DPC completes it. The buggy DPC reads the IRP from the driver's slot without emptying it and completes
+/// it without asking whether the cancel routine got there first; when the application's CancelIo lands at the same moment, both
 /// complete it: MULTIPLE_IRP_COMPLETE_REQUESTS (0x44). The fixed driver keeps the pending IRP in a slot guarded by a
 /// spin lock: whoever takes it out of the slot (the DPC or the cancel routine) completes it, and nobody else.
 /// </summary>
@@ -63,7 +63,7 @@ public static class CancelVsDpc
         IoSetCancelRoutine(irp, Cancel);
         KeReleaseSpinLock(ext.Lock, irql);
 
-        // One second of "device time"; the DPC gets the IRP as its argument.
+        // One second of "device time"; the DPC finds the IRP in ext.Pending.
         KeSetTimer(ext.Timer, RELATIVE(SECONDS(1)), ext.Dpc);
         return STATUS_PENDING;
     }

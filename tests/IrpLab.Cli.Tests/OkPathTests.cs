@@ -34,6 +34,9 @@ public sealed class OkPathTests
         Assert.Equal(Program.ExitOk, r.ExitCode);
         Assert.Equal(string.Empty, r.Stderr);
         Assert.Contains("ERROR_OPERATION_ABORTED", r.Stdout, StringComparison.Ordinal);
+
+        // The driver's reply ends in a newline; the app prints the text on one line.
+        Assert.Contains("\t[app] Return buffer is \"Hi Mon, I finish your request!\" (32 bytes)" + Environment.NewLine + "00000008", r.Stdout, StringComparison.Ordinal);
     }
 
     [Fact]
