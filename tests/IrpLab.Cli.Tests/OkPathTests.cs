@@ -80,4 +80,22 @@ public sealed class OkPathTests
         Assert.Equal(Program.ExitOk, r.ExitCode);
         Assert.False(File.Exists(path));
     }
+
+    // docs/exploration.md, "Samples that time themselves": their applications check elapsed times, which early
+    // timers break (every schedule with --explore-timeouts, none without).
+    [Theory]
+    [InlineData("async-ioctl")]
+    [InlineData("startio")]
+    [InlineData("startio-custom-queues")]
+    public void Explore_TimedSample_PassesWithoutEarlyTimers_FailsItsOwnCheckWithThem(string sample)
+    {
+        using var dir = new TempDirectory();
+        string path = dir.File("t.json");
+        Assert.Equal(Program.ExitOk, CliResult.Run("explore", sample, "--iterations", "5", "--out", path).ExitCode);
+
+        CliResult timed = CliResult.Run("explore", sample, "--iterations", "5", "--explore-timeouts", "--out", path);
+        Assert.Equal(Program.ExitFailureFound, timed.ExitCode);
+        Assert.Contains($"The application of sample '{sample}' exited with 1", timed.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("Bugcheck Analysis", timed.Stdout, StringComparison.Ordinal);
+    }
 }
