@@ -50,8 +50,8 @@ internal static class Program
 
         var sampleArgument = new Argument<string>("sample") { Description = "The sample to run (see 'irplab samples')." };
         var deterministicOption = new Option<bool>("--deterministic") { Description = "One thread at a time, virtual time, seeded schedule." };
-        var seedOption = new Option<ulong>("--seed") { Description = "Seed of the deterministic schedule.", DefaultValueFactory = _ => 1 };
-        var processorsOption = new Option<int>("--processors") { Description = "Simulated processors.", DefaultValueFactory = _ => 2 };
+        var seedOption = new Option<ulong>("--seed") { Description = "Seed of the deterministic schedule (needs --deterministic).", DefaultValueFactory = _ => 1 };
+        var processorsOption = new Option<int>("--processors") { Description = "Simulated processors, 1 to 64.", DefaultValueFactory = _ => 2 };
         var verboseOption = new Option<bool>("--verbose") { Description = "Trace threads, waits and IRPs as well as prints." };
         var statsOption = new Option<bool>("--stats") { Description = "Print wall time and scheduling statistics at the end." };
         processorsOption.Validators.Add(Range(1, 64));
@@ -155,13 +155,13 @@ internal static class Program
         // ---------------------------------------------------------------- explore
 
         var exploreSampleArgument = new Argument<string>("sample") { Description = "The sample to explore (see 'irplab samples')." };
-        var iterationsOption = new Option<int>("--iterations") { Description = "Runs to try, each under a new schedule.", DefaultValueFactory = _ => 1000 };
+        var iterationsOption = new Option<int>("--iterations") { Description = "Runs to try, each under a new schedule (at least 1).", DefaultValueFactory = _ => 1000 };
         var strategyOption = new Option<string>("--strategy") { Description = "random, pct, probabilistic, delay-bounding or portfolio.", DefaultValueFactory = _ => "portfolio" };
         strategyOption.AcceptOnlyFromAmong("random", "pct", "probabilistic", "delay-bounding", "portfolio");
         var exploreSeedOption = new Option<ulong>("--seed") { Description = "Exploration seed: run i uses seed S + i.", DefaultValueFactory = _ => 1 };
-        var maxStepsOption = new Option<long>("--max-steps") { Description = "Scheduling points per run before it counts as a livelock or hang.", DefaultValueFactory = _ => 10_000 };
+        var maxStepsOption = new Option<long>("--max-steps") { Description = "Scheduling points per run before it counts as a livelock or hang (at least 1).", DefaultValueFactory = _ => 10_000 };
         var outOption = new Option<string?>("--out") { Description = "Where to save the failing schedule (default: a generated name in the current directory)." };
-        var exploreProcessorsOption = new Option<int>("--processors") { Description = "Simulated processors.", DefaultValueFactory = _ => 2 };
+        var exploreProcessorsOption = new Option<int>("--processors") { Description = "Simulated processors, 1 to 64.", DefaultValueFactory = _ => 2 };
         iterationsOption.Validators.Add(Range(1, int.MaxValue));
         maxStepsOption.Validators.Add(Range(1L, long.MaxValue));
         exploreProcessorsOption.Validators.Add(Range(1, 64));
@@ -178,7 +178,7 @@ internal static class Program
         var timeoutsOption = new Option<bool>("--explore-timeouts") { Description = "Let timers fire early so that waits race their timeouts." };
         var shrinkOption = new Option<bool>("--shrink") { Description = "Shrink the failing schedule before saving it." };
         var exploreVerboseOption = new Option<bool>("--verbose") { Description = "Record threads, waits and IRPs in the saved trace as well as prints." };
-        var repeatOption = new Option<int>("--repeat") { Description = "Measure: run the whole exploration N times and report the median speed.", DefaultValueFactory = _ => 1 };
+        var repeatOption = new Option<int>("--repeat") { Description = "Measure: run the whole exploration N times (1 to 1000) and report the median speed.", DefaultValueFactory = _ => 1 };
 
         repeatOption.Validators.Add(Range(1, 1000));
         var exploreCommand = new Command("explore", "Run a sample under many schedules until one fails; save that schedule for 'irplab replay'.")
