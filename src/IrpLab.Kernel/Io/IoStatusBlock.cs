@@ -24,5 +24,5 @@ public struct IoStatus
     public override readonly string ToString() => $"{{{NtStatusClass.Format(Status)}, {Information}}}";
 }
 
-/// <summary>IO_APC_ROUTINE: the native completion APC of NtReadFile & co.</summary>
+/// <summary>IO_APC_ROUTINE: the native completion APC of NtReadFile &amp; co.</summary>
 public delegate void IoApcRoutine(object? ApcContext, IoStatusBlock IoStatusBlock, uint Reserved);
