@@ -189,7 +189,7 @@ public sealed class KThread : DispatcherObject
 
         if (WaitCount == 0)
         {
-            b.Append("nothing (a delay)");
+            b.Append(WaitingOnPort is CompletionPort port ? "a completion packet from " + port.DebugName(Machine) : "nothing (a delay)");
         }
 
         if (WaitTimer.Armed)

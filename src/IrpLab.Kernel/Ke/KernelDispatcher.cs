@@ -238,6 +238,13 @@ internal sealed class KernelDispatcher
                     return NtStatus.STATUS_TIMEOUT;
                 }
 
+                // A removal is a user-mode wait: a thread whose process began exiting after its system call was entered
+                // (RequestTermination found it running, not waiting) must not block, or nothing would wake it.
+                if (thread.TerminationRequested)
+                {
+                    return NtStatus.STATUS_THREAD_IS_TERMINATING;
+                }
+
                 port.AddWaiter(thread);
                 thread.PortPacketValid = false;
                 thread.WaitCount = 0;
