@@ -226,7 +226,8 @@ public static partial class Ntdll
 
     /// <summary>
     /// NtWaitForMultipleObjects: WaitAny returns the lowest signaled index; WaitAll acquires all at once.
-    /// More than 64 handles, or the same object twice, is STATUS_INVALID_PARAMETER (_MIX).
+    /// More than 64 handles, or the same object twice, is STATUS_INVALID_PARAMETER (_MIX). A pseudo handle
+    /// (NtCurrentProcess, NtCurrentThread) is STATUS_INVALID_HANDLE, unlike NtWaitForSingleObject.
     /// </summary>
     public static NtStatus NtWaitForMultipleObjects(int Count, Handle[] Handles, WaitType WaitType, bool Alertable, long? Timeout)
     {
@@ -245,6 +246,13 @@ public static partial class Ntdll
             {
                 for (int i = 0; i < Count; i++)
                 {
+                    // docs/reference/kernel-fidelity.md §1: the pseudo handles of the current process (-1) and thread
+                    // (-2) are not looked up here as they are by NtWaitForSingleObject; they are invalid handles.
+                    if (Handles[i].Value is -1 or -2)
+                    {
+                        return NtStatus.STATUS_INVALID_HANDLE;
+                    }
+
                     NtStatus status = ReferenceWaitable(t, Handles[i], out objects[i], out DispatcherObject? w);
                     if (status != NtStatus.STATUS_SUCCESS)
                     {
